@@ -1,0 +1,32 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# Setup is lazy: .venv is created once and re-installed only when pyproject.toml changes.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+EXTRAS ?= dev
+
+.PHONY: run test lint setup sample bench docs-screenshots clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[$(EXTRAS)]"
+	@touch $(STAMP)
+
+run: setup
+	$(PY) -m annotator resources/sample.mp4
+
+lint: setup
+	$(VENV)/bin/ruff check annotator tests bench packaging resources
+
+test: setup lint
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
+
+sample: setup
+	$(PY) resources/make_sample.py
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .ruff_cache

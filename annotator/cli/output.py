@@ -1,0 +1,43 @@
+"""Output conventions of the CLI contract: data on stdout, progress and messages on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Iterator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def print_json(document: Any) -> None:
+    """With --json, stdout holds exactly one JSON document."""
+    json.dump(document, sys.stdout, indent=2, default=_json_default)
+    sys.stdout.write("\n")
+
+
+def print_table(info: dict[str, Any]) -> None:
+    width = max((len(k) for k in info), default=0)
+    for key, value in info.items():
+        print(f"{key:<{width}}  {value}")
+
+
+def message(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> Iterator[T]:
+    """A tqdm bar on stderr (disabled when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    yield from tqdm(items, total=total, desc=desc, file=sys.stderr, disable=None, leave=False)
+
+
+def _json_default(value: Any) -> Any:
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
