@@ -1,0 +1,62 @@
+"""The click-to-segment protocol every segmentation engine implements.
+
+``prepare`` runs the slow part (an image encoder) once per frame and caches it under a key;
+``predict`` turns prompts into a full-resolution mask quickly. Objects are independent: call
+``predict`` once per object on the same prepared frame. ``prior`` is the low-resolution
+logits of the previous prediction for the same object, so a new click refines the mask
+instead of starting over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+
+@dataclass
+class Prompt:
+    """Clicks and an optional box, in full-resolution (x, y) pixels of the frame."""
+
+    points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # (N, 2) x, y
+    labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int32))  # (N,) 1 add, 0 remove
+    box: np.ndarray | None = None  # (4,) x0, y0, x1, y1
+    prior: np.ndarray | None = None  # MaskResult.logits of the previous prediction for this object
+
+    def __post_init__(self) -> None:
+        self.points = np.asarray(self.points, np.float32).reshape(-1, 2)
+        self.labels = np.asarray(self.labels, np.int32).reshape(-1)
+        if len(self.points) != len(self.labels):
+            raise ValueError(f"{len(self.points)} points but {len(self.labels)} labels")
+        if self.box is not None:
+            self.box = np.asarray(self.box, np.float32).reshape(4)
+
+    @property
+    def empty(self) -> bool:
+        return len(self.points) == 0 and self.box is None
+
+
+@dataclass
+class MaskResult:
+    mask: np.ndarray  # HxW bool at full frame resolution
+    score: float  # the engine's own quality estimate in [0, 1] (SAM: predicted IoU)
+    logits: np.ndarray | None  # low-resolution logits to pass back as Prompt.prior
+    timings: dict[str, float] = field(default_factory=dict)  # e.g. encode_ms, decode_ms
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    name: str  # model name from the CLI contract: "sam-vit-b", "sam2.1-tiny", "classical" ...
+    device: str  # "cuda", "mps" or "cpu"
+
+    def prepare(self, image: np.ndarray, key: Hashable) -> float:
+        """Encode an HxWx3 uint8 RGB frame under ``key``; returns ms spent (0 when cached)."""
+        ...
+
+    def is_prepared(self, key: Hashable) -> bool: ...
+
+    def predict(self, prompt: Prompt, key: Hashable) -> MaskResult:
+        """Segment one object on the frame prepared under ``key`` (prepare it first)."""
+        ...
