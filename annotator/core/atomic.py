@@ -15,6 +15,12 @@ from typing import IO, Any
 
 from annotator.errors import OutputError
 
+# mkstemp creates 0600 files; outputs should get the usual permissions (0666 minus umask).
+# Reading the umask means setting it, so do it once, at import.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+_FILE_MODE = 0o666 & ~_UMASK
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None) -> Iterator[IO[Any]]:
@@ -32,6 +38,7 @@ def atomic_write(path: str | Path, mode: str = "wb", encoding: str | None = None
             yield f
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except OSError as exc:
         _remove_quietly(tmp)

@@ -53,8 +53,10 @@ def render_scene(
     margin = width // 4
     background = _texture(rng, height + 2 * margin, width + 2 * margin, (120, 130, 110),
                           scale=24, chroma=0.25)
+    # Each texture is a square covering the shape at any rotation, so a turned shape is
+    # painted all over (a patch the size of the unrotated shape leaves background corners).
     textures = {
-        sh.object_id: _texture(rng, 2 * sh.size[1] + 1, 2 * sh.size[0] + 1, sh.color, scale=6, chroma=0.5)
+        sh.object_id: _texture(rng, 2 * _reach(sh) + 1, 2 * _reach(sh) + 1, sh.color, scale=6, chroma=0.5)
         for sh in shapes
     }
     for t in range(num_frames):
@@ -71,6 +73,11 @@ def render_scene(
                 other &= ~full  # the nearer object hides what lies under it
             masks[sh.object_id] = full
         yield frame, {oid: masks[oid] for oid in sorted(masks)}
+
+
+def _reach(sh: ShapeSpec) -> int:
+    """Half the side of a square that holds the shape however it is turned."""
+    return int(math.ceil(math.hypot(*sh.size)))
 
 
 def _center(sh: ShapeSpec, u: float, width: int, height: int) -> tuple[int, int]:
@@ -102,9 +109,9 @@ def _shape_mask(sh: ShapeSpec, u: float, width: int, height: int) -> np.ndarray:
 def _paste_texture(frame: np.ndarray, mask: np.ndarray, texture: np.ndarray, sh: ShapeSpec,
                    u: float, width: int, height: int) -> None:
     cx, cy = _center(sh, u, width, height)
-    rx, ry = sh.size
+    reach = _reach(sh)
     # Place the texture patch centred on the object (clipped at the frame border).
-    x0, y0 = cx - rx, cy - ry
+    x0, y0 = cx - reach, cy - reach
     th, tw = texture.shape[:2]
     fx0, fy0 = max(0, x0), max(0, y0)
     fx1, fy1 = min(width, x0 + tw), min(height, y0 + th)
