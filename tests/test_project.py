@@ -181,6 +181,24 @@ def test_review_marks_and_frame_attributes(project):
     assert [r.frame for r in project.iter_masks(reviewed_only=True)] == [8]
 
 
+def test_bulk_frame_attributes_read_and_write_in_one_step(project):
+    a, b = project.add_object(), project.add_object()
+    project.set_frame_attributes_many([(a.id, f, {"occluded": True}) for f in range(5)]
+                                      + [(b.id, 2, {"truncated": True})])
+    assert project.frame_attribute_map([b.id]) == {(b.id, 2): {"truncated": True}}
+    assert len(project.frame_attribute_map()) == 6
+    project.undo()  # all of it was one step
+    assert project.frame_attribute_map() == {}
+
+
+def test_iter_masks_from_a_start_frame_pages_past_the_first_page(project):
+    oid = project.add_object().id
+    project.set_masks([(oid, f, box(0, 0, 2, 2), "tracked", 0.5, None) for f in range(200)],
+                      record_history=False)
+    frames = [r.frame for r in project.iter_masks(frame_start=3)]
+    assert frames == list(range(3, 200))  # more than one page, none repeated or skipped
+
+
 def test_prompts_and_insights(project):
     o = project.add_object()
     p1 = project.add_prompt(o.id, 2, "point", {"x": 10, "y": 5, "label": 1})

@@ -219,10 +219,10 @@ class Project(ItemsMixin, MaskRowsMixin):
     def locate_video(self) -> Path:
         """The video's path: where it was stored, else a file of the same name beside the project."""
         stored = Path(self.video.path)
-        if stored.is_file():
+        if stored.exists():  # a file, or a folder of frames
             return stored
         beside = self.path.resolve().parent / stored.name
-        if beside.is_file():
+        if beside.exists():
             return beside
         raise VideoMissingError(f"video not found at {stored} (nor beside the project as {beside}); "
                                 "relink it to the moved file", self.path)

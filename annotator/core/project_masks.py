@@ -67,9 +67,6 @@ class MaskRowsMixin:
         """
         where, params = _object_filter(object_ids)
         conds = [where[len("WHERE "):]] if where else []
-        if frame_start is not None:
-            conds.append("m.frame >= ?")
-            params.append(int(frame_start))
         if frame_stop is not None:
             conds.append("m.frame < ?")
             params.append(int(frame_stop))
@@ -79,7 +76,10 @@ class MaskRowsMixin:
             conds.append("EXISTS (SELECT 1 FROM marks k WHERE k.object_id = m.object_id "
                          "AND k.frame = m.frame AND k.reviewed = 1)")
         columns = ", ".join(f"m.{c}" for c in _COLUMNS)
-        last: tuple[int, int] | None = None
+        # Each page starts where the last one ended with one row-value bound that the index
+        # can seek to; a separate ``frame >= start`` bound would make SQLite rescan from the
+        # start frame on every page (quadratic over a long export).
+        last: tuple[int, int] | None = None if frame_start is None else (int(frame_start), -1)
         while True:
             page_conds = [*conds, "(m.frame, m.object_id) > (?, ?)"] if last is not None else conds
             sql = (f"SELECT {columns} FROM masks m INDEXED BY masks_by_frame"
@@ -215,6 +215,26 @@ class MaskRowsMixin:
             row = conn.execute("SELECT attributes FROM marks WHERE object_id = ? AND frame = ?",
                                (oid, frame)).fetchone()
         return {} if row is None else json.loads(row[0])
+
+    def frame_attribute_map(self, object_ids: Iterable[int] | None = None) -> dict[tuple[int, int], dict]:
+        """Every non-empty (object, frame) attribute dict, in one query (exports read this)."""
+        where, params = _object_filter(object_ids)
+        where = where.replace("m.", "k.")
+        extra = " AND " if where else " WHERE "
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT k.object_id, k.frame, k.attributes FROM marks k {where}"
+                                f"{extra}k.attributes != '{{}}'", params).fetchall()
+        return {(oid, frame): json.loads(text) for oid, frame, text in rows}
+
+    def set_frame_attributes_many(self, rows: Iterable[tuple[int, int, dict]], *,
+                                  step: StepHandle | None = None) -> None:
+        """Set many (object, frame, attributes) in one transaction (imports)."""
+        with self._edit("Set frame attributes", step) as tx:
+            for oid, frame, attrs in rows:
+                if not isinstance(attrs, dict):
+                    raise TypeError(f"frame attributes must be a dict, got {type(attrs).__name__}")
+                text = json.dumps(attrs, sort_keys=True)
+                self._set_mark(tx, oid, self._check_frame(frame), attributes=text)
 
     def set_frame_attributes(self, oid: int, frame: int, attrs: dict, *,
                              step: StepHandle | None = None) -> None:
