@@ -1,0 +1,140 @@
+"""What to export: the selection every format shares, plus the few knobs some formats read.
+
+Selection (all formats):
+- ``objects``: object ids to export (None: all);
+- ``categories``: category names to export (None: all). Objects with no category belong to
+  ``default_category`` ("object"), so ``categories=("object",)`` picks them;
+- ``frame_start`` / ``frame_stop`` (exclusive) and ``stride``: frames ``start, start+stride, ...``;
+- ``locked_only`` / ``reviewed_only``: only masks the user locked (or marked reviewed). The frames
+  exported are then the frames where a selected object has such a mask; a locked *empty* mask
+  ("verified absent") still makes its frame a valid, empty training image;
+- ``skip_empty``: leave out frames where no selected object has a (non-empty) mask. Without it,
+  every selected frame is written (an empty image entry, an empty PNG, an empty label file), which
+  is what detectors need to learn negatives.
+
+A mask with area 0 never becomes an annotation: formats have no "empty" annotation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+YTVIS_LAYOUTS = ("project", "2019", "2021")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    # --- selection ---------------------------------------------------------------------------
+    objects: tuple[int, ...] | None = None
+    categories: tuple[str, ...] | None = None
+    frame_start: int = 0
+    frame_stop: int | None = None
+    stride: int = 1
+    locked_only: bool = False
+    reviewed_only: bool = False
+    skip_empty: bool = False
+    default_category: str = "object"
+    # --- format knobs ---------------------------------------------------------------------------
+    polygons: bool = False  # COCO: polygons instead of RLE (masks with holes stay RLE, see coco.py)
+    tolerance: float = 1.0  # polygon simplification (Douglas-Peucker epsilon), pixels
+    write_frames: bool | None = None  # None: the format's default (YOLO yes, the others no)
+    jpeg_quality: int = 95
+    layout: str = "project"  # YouTube-VIS category list: the project's, or the official 2019 / 2021
+    results: bool = False  # YouTube-VIS: the results format (with scores) instead of ground truth
+    alpha: float = 0.5  # overlay video: mask opacity
+    fps: float | None = None  # overlay video: frame rate (None: the video's)
+
+    def validate(self) -> ExportOptions:
+        """Return self, or raise ValueError naming the bad option (the CLI turns it into usage)."""
+        if self.objects is not None and any(int(o) <= 0 for o in self.objects):
+            raise ValueError("object ids are positive integers")
+        if self.frame_start < 0:
+            raise ValueError(f"frame start must be >= 0, got {self.frame_start}")
+        if self.frame_stop is not None and self.frame_stop <= self.frame_start:
+            raise ValueError(f"empty frame range {self.frame_start}:{self.frame_stop}")
+        if self.stride < 1:
+            raise ValueError(f"stride must be >= 1, got {self.stride}")
+        if not (self.tolerance >= 0 and math.isfinite(self.tolerance)):
+            raise ValueError(f"tolerance must be a finite number >= 0, got {self.tolerance}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"JPEG quality must be 1..100, got {self.jpeg_quality}")
+        if self.layout not in YTVIS_LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(YTVIS_LAYOUTS)}, got {self.layout!r}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in 0..1, got {self.alpha}")
+        if self.fps is not None and not (self.fps > 0 and math.isfinite(self.fps)):
+            raise ValueError(f"fps must be > 0, got {self.fps}")
+        if not self.default_category.strip():
+            raise ValueError("the default category needs a name")
+        return self
+
+    def replace(self, **changes: object) -> ExportOptions:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def frame_range(self, frame_count: int) -> range:
+        """The frames the range and stride select in a video of ``frame_count`` frames."""
+        stop = frame_count if self.frame_stop is None else min(self.frame_stop, frame_count)
+        return range(min(self.frame_start, stop), stop, self.stride)
+
+    def wants_frames(self, default: bool) -> bool:
+        return default if self.write_frames is None else bool(self.write_frames)
+
+
+def parse_frame_range(text: str) -> tuple[int, int | None]:
+    """'10:50' -> (10, 50); '10:' -> (10, None); ':50' -> (0, 50); '7' -> (7, 8). Stop is exclusive."""
+    text = text.strip()
+    if ":" not in text:
+        start = _int(text, "frame")
+        return start, start + 1
+    left, right = text.split(":", 1)
+    start = _int(left, "frame start") if left.strip() else 0
+    stop = _int(right, "frame stop") if right.strip() else None
+    if start < 0 or (stop is not None and stop <= start):
+        raise ValueError(f"bad frame range {text!r} (START:STOP, stop exclusive, 0-based)")
+    return start, stop
+
+
+def parse_id_list(text: str) -> tuple[int, ...]:
+    """'1,2,5' -> (1, 2, 5)."""
+    ids = tuple(_int(part, "object id") for part in text.split(",") if part.strip())
+    if not ids or any(i <= 0 for i in ids):
+        raise ValueError(f"bad object id list {text!r} (comma-separated positive integers)")
+    return ids
+
+
+def parse_name_list(text: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ValueError("give at least one name")
+    return names
+
+
+def parse_split(text: str) -> dict[str, float]:
+    """'train=0.8,val=0.2' -> {'train': 0.8, 'val': 0.2}; fractions must sum to 1 (within 1e-6)."""
+    split: dict[str, float] = {}
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ValueError(f"bad split part {part!r} (NAME=FRACTION, e.g. train=0.8,val=0.2)")
+        try:
+            fraction = float(value)
+        except ValueError:
+            raise ValueError(f"bad split fraction {value!r} in {part!r}") from None
+        if not (0.0 <= fraction <= 1.0) or name in split:
+            raise ValueError(f"bad split part {part!r} (fractions in 0..1, names unique)")
+        split[name] = fraction
+    if not split or abs(sum(split.values()) - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must sum to 1, got {text!r}")
+    return split
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ValueError(f"bad {what} {text!r} (an integer)") from None

@@ -1,0 +1,249 @@
+"""YOLO segmentation (Ultralytics layout): export and import.
+
+Export writes a folder ``OUT/``:
+- ``data.yaml``: ``train`` and ``val`` (both ``images/<video-stem>``: one video is one set; split
+  with the dataset tools or by hand), ``nc`` and ``names`` (class index -> category name). No
+  ``path`` key, so Ultralytics resolves the folders relative to the yaml file itself;
+- ``images/<video-stem>/<frame>.jpg`` (frames are written by default; ``write_frames=False``
+  skips them) and ``labels/<video-stem>/<frame stem>.txt``: one line per object,
+  ``class x1 y1 x2 y2 ...`` with coordinates normalised by the frame width and height (6
+  decimals). Class = category id - 1 (0-based). A frame with no object gets an empty label file
+  (a negative example) unless ``skip_empty``;
+- ``tracks.json``: the object id of every label line and each object's name and category, so an
+  import restores ids (YOLO itself has no track ids; other tools ignore the file).
+
+A YOLO instance is one polygon. Objects in several parts, or with holes, are joined into one
+ring through zero-width bridges between nearest vertices (as Ultralytics' own converter joins
+parts); the even-odd fill of that ring gives the holes back. Polygons are simplified with
+``options.tolerance`` px (Douglas-Peucker); specks that leave fewer than 3 vertices are dropped.
+
+Import reads ``OUT`` (with ``data.yaml`` for the names), or a labels folder. Without
+``tracks.json`` each label line becomes its own object (YOLO cannot say which lines are the same
+object over time).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from annotator.core import masks as rle_ops
+from annotator.core.atomic import atomic_write, ensure_dir
+from annotator.errors import FormatError
+from annotator.formats.common import (
+    ExportSummary,
+    FrameMatcher,
+    ImportSummary,
+    ProgressFn,
+    ProjectBuilder,
+    Reporter,
+    atomic_folder,
+    load_json,
+    open_source,
+    protected_paths,
+    read_text_lines,
+    write_frame_images,
+)
+from annotator.formats.geometry import mask_to_rings, merge_rings, polygon_mask
+from annotator.formats.importing import valid_id
+from annotator.formats.options import ExportOptions
+from annotator.formats.selection import CategoryTable, opened_projects, prepare_videos
+
+TRACKS_FILE = "tracks.json"
+
+
+def export_yolo(project: Any, out: str | Path, options: ExportOptions | None = None,
+                progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
+    started = time.perf_counter()
+    options = (options or ExportOptions()).validate()
+    reporter = Reporter(progress, cancel)
+    with opened_projects([project]) as projects:
+        categories = CategoryTable.build(projects, options)
+        video = prepare_videos(projects, options, categories)[0]
+        plan = video.plan
+        target = Path(out)
+        summary = ExportSummary("yolo", str(target), videos=1, frames=len(plan.frames),
+                                categories=len(categories.entries))
+        lines_of: dict[str, list[int]] = {}
+        dropped = 0
+        with atomic_folder(target, _ours, protected_paths(projects)) as tmp:
+            labels = ensure_dir(tmp / "labels" / video.name)
+            for done, (frame, recs) in enumerate(plan.iter_frames(), start=1):
+                lines, ids = [], []
+                for rec in recs:
+                    outers, holes = mask_to_rings(rle_ops.decode(rec.rle), options.tolerance)
+                    ring = merge_rings(outers, holes)
+                    if ring is None:
+                        dropped += 1
+                        continue
+                    xy = ring / np.array([plan.width, plan.height], dtype=np.float64)
+                    coords = " ".join(f"{v:.6f}" for v in np.clip(xy, 0.0, 1.0).ravel())
+                    lines.append(f"{plan.category_of[rec.object_id] - 1} {coords}\n")
+                    ids.append(rec.object_id)
+                stem = video.names.stem(frame)
+                with atomic_write(labels / f"{stem}.txt", "w", encoding="utf-8") as f:
+                    f.writelines(lines)
+                lines_of[stem] = ids
+                summary.annotations += len(lines)
+                reporter(done, len(plan.frames), "labels")
+            names = {c["id"] - 1: c["name"] for c in categories.entries}
+            _write_yaml(tmp / "data.yaml", video.name, names)
+            tracks = {"format": "annotator-yolo-tracks", "video": video.name,
+                      "objects": {str(o.id): {"name": o.name, "category": plan.category_name_of[o.id]}
+                                  for o in plan.objects},
+                      "lines": lines_of}
+            with atomic_write(tmp / TRACKS_FILE, "w", encoding="utf-8") as f:
+                json.dump(tracks, f, separators=(",", ":"))
+            if options.wants_frames(True):
+                images = ensure_dir(tmp / "images" / video.name)
+                write_frame_images(video.project, plan.frames, images,
+                                   lambda i: video.names.stem(i) + ".jpg", options.jpeg_quality, reporter)
+        summary.objects = len(plan.objects_with_content())
+        summary.files = [str(target)]
+        if dropped:
+            summary.warnings.append(f"{dropped} mask(s) too small for a polygon (fewer than 3 vertices) "
+                                    "left out")
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _ours(entry: Path) -> bool:
+    """What a YOLO export writes into its folder."""
+    return entry.name in ("data.yaml", TRACKS_FILE, "images", "labels")
+
+
+def _write_yaml(path: Path, video_name: str, names: dict[int, str]) -> None:
+    lines = ["# Ultralytics YOLO segmentation dataset written by Annotator.",
+             "# Paths are relative to this file. train and val name the same frames: split as needed.",
+             f"train: images/{video_name}", f"val: images/{video_name}", f"nc: {len(names)}", "names:"]
+    lines += [f"  {k}: {json.dumps(v)}" for k, v in sorted(names.items())]
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+# --- import ---------------------------------------------------------------------------------------
+
+def import_yolo(path: str | Path, source: str | Path, project_path: str | Path, *, video: str | None = None,
+                progress: ProgressFn | None = None, cancel: Any = None) -> ImportSummary:
+    started = time.perf_counter()
+    reporter = Reporter(progress, cancel)
+    root = Path(path)
+    if not root.is_dir():
+        raise FormatError("expected a YOLO dataset folder (data.yaml, labels/)", root)
+    with open_source(source) as src:
+        stem = Path(src.path).name if Path(src.path).is_dir() else Path(src.path).stem
+        label_dir = _label_folder(root, video or stem)
+        names = _read_names(root / "data.yaml") if (root / "data.yaml").is_file() else {}
+        tracks = _read_tracks(root / TRACKS_FILE)
+        matcher = FrameMatcher(src)
+        files = sorted(label_dir.glob("*.txt"))
+        if not files:
+            raise FormatError("no label files (*.txt)", label_dir)
+        summary = ImportSummary("yolo", str(label_dir), str(project_path))
+        h, w = src.height, src.width
+        with ProjectBuilder(project_path, src) as builder:
+            created: dict[Any, int] = {}
+            next_id = max((int(k) for k in tracks.get("objects", {})), default=0) + 1
+            for done, file in enumerate(files, start=1):
+                frame = matcher.index(file.name)
+                if frame is None:
+                    raise FormatError(f"{file.name} names no frame of {Path(src.path).name} "
+                                      f"({src.frame_count} frames)", file)
+                line_ids = tracks.get("lines", {}).get(file.stem)
+                entries = [ln for ln in read_text_lines(file) if ln.strip()]
+                if line_ids is not None and len(line_ids) != len(entries):
+                    line_ids = None  # the labels were edited since: fall back to one object per line
+                for n, line in enumerate(entries):
+                    cls, ring = _parse_line(line, file, n + 1)
+                    if line_ids is not None:
+                        key: Any = line_ids[n]
+                    else:
+                        key, next_id = next_id, next_id + 1
+                    if key not in created:
+                        info = tracks.get("objects", {}).get(str(key), {})
+                        category = info.get("category") or names.get(cls) or f"class {cls}"
+                        created[key] = builder.add_object(key, info.get("name"), category)
+                    mask = polygon_mask([ring * np.array([w, h])], h, w)
+                    if mask.any():
+                        builder.add_mask(created[key], frame, rle_ops.encode(mask))
+                reporter(done, len(files), "labels")
+            builder.flush()
+            summary.frames, summary.masks, summary.objects = len(files), builder.masks, len(created)
+            summary.categories = builder.category_count
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _label_folder(root: Path, name: str) -> Path:
+    for candidate in (root / "labels" / name, root / name, root):
+        if candidate.is_dir() and any(candidate.glob("*.txt")):
+            return candidate
+    labels = root / "labels"
+    found = [p for p in labels.iterdir() if p.is_dir() and any(p.glob("*.txt"))] if labels.is_dir() else []
+    if len(found) == 1:
+        return found[0]
+    raise FormatError(f"no label files in labels/{name}/ (nor a single labels subfolder)", root)
+
+
+def _parse_line(line: str, file: Path, n: int) -> tuple[int, np.ndarray]:
+    parts = line.split()
+    try:
+        cls = int(parts[0])
+        values = np.array([float(v) for v in parts[1:]], dtype=np.float64)
+    except (ValueError, IndexError):
+        raise FormatError(f"line {n}: expected 'class x1 y1 x2 y2 ...', got {line[:80]!r}", file) from None
+    if cls < 0:
+        raise FormatError(f"line {n}: class {cls} is negative", file)
+    if len(values) == 4:
+        raise FormatError(f"line {n}: a box ('class cx cy w h') is not a segmentation polygon", file)
+    if len(values) < 6 or len(values) % 2:
+        raise FormatError(f"line {n}: a polygon needs an even number (>= 6) of coordinates, got "
+                          f"{len(values)}", file)
+    if not np.all(np.isfinite(values)) or values.min() < -0.01 or values.max() > 1.01:
+        raise FormatError(f"line {n}: coordinates must be normalised to 0..1", file)
+    return cls, values.reshape(-1, 2)
+
+
+def _read_names(path: Path) -> dict[int, str]:
+    """Class names from data.yaml (``names`` as a list or an index map)."""
+    import yaml  # PyYAML comes with huggingface_hub / transformers
+
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise FormatError(f"not a readable data.yaml ({exc})", path) from exc
+    names = doc.get("names") if isinstance(doc, dict) else None
+    if isinstance(names, list):
+        return {i: str(n) for i, n in enumerate(names)}
+    if isinstance(names, dict):
+        return {int(k): str(v) for k, v in names.items()
+                if (isinstance(k, int) and not isinstance(k, bool) and k >= 0)
+                or (str(k).isascii() and str(k).isdigit())}
+    return {}
+
+
+def _read_tracks(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    doc = load_json(path)
+    if not isinstance(doc, dict) or not isinstance(doc.get("objects", {}), dict) \
+            or not isinstance(doc.get("lines", {}), dict):
+        raise FormatError("expected {\"objects\": {...}, \"lines\": {...}}", path)
+    objects = {}
+    for key, info in doc.get("objects", {}).items():
+        if not (key.isascii() and key.isdigit()) or not valid_id(int(key)) or not isinstance(info, dict):
+            raise FormatError(f"objects[{key!r}]: expected a positive object id", path)
+        objects[key] = {"name": info.get("name") if isinstance(info.get("name"), str) else None,
+                        "category": info.get("category") if isinstance(info.get("category"), str) else None}
+    lines = {}
+    for stem, ids in doc.get("lines", {}).items():
+        if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0
+                                                and str(i) in objects for i in ids) \
+                or len(set(ids)) != len(ids):
+            raise FormatError(f"lines[{stem!r}]: expected a list of known object ids", path)
+        lines[stem] = ids
+    return {"objects": objects, "lines": lines}
