@@ -33,6 +33,13 @@ def progress(items: Iterable[T], total: int | None = None, desc: str = "") -> It
     yield from tqdm(items, total=total, desc=desc, file=sys.stderr, disable=None, leave=False)
 
 
+def progress_bar(total: int | None, desc: str = "") -> Any:
+    """A tqdm bar on stderr to ``update(n)`` by hand (disabled when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=None, leave=False)
+
+
 def _json_default(value: Any) -> Any:
     import numpy as np
 

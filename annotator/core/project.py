@@ -334,11 +334,15 @@ class Project(ItemsMixin, MaskRowsMixin):
             if handle.closed:
                 return
             self._open_steps.pop(handle.id, None)
-            if handle.recorded and not self._closed:
+            finished = handle.recorded and not self._closed
+            if finished:
                 with self._edit("", record=False):
                     self._history.finish(handle)
             handle.closed = True
             handle.seen.clear()
+        if finished:
+            # The step just became undoable: views refresh their "Undo ..." labels.
+            self._emit([Change("history", None, None)])
 
     def _thread_steps(self) -> list[StepHandle]:
         stack = getattr(self._local, "stack", None)

@@ -102,7 +102,7 @@ class Insight:
 class Change:
     """One changed row, as listeners see it after a commit (or an undo/redo)."""
 
-    kind: str  # "mask" | "object" | "category" | "mark" | "prompt" | "insight" | "video"
+    kind: str  # "mask" | "object" | "category" | "mark" | "prompt" | "insight" | "video" | "history"
     object_id: int | None
     frame: int | None
 

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from annotator.engines.segmenter import Segmenter
+from annotator.engines.tracker import FrameSource, Tracker
 from annotator.errors import FormatError
 
 CLASSICAL = "classical"
+CLASSICAL_FAST = "classical-fast"
 AUTO = "auto"
 SAM_MODELS = ("sam-vit-b", "sam-vit-l", "sam-vit-h")
 SAM2_IMAGE_MODELS = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large")
@@ -44,11 +46,9 @@ def create_segmenter(
     model that is not installed raises WeightsMissingError ("annotator models download
     NAME"). ``engine_options`` go to the loader (cache_mb, disk_cache, persist).
     """
-    from annotator.engines.device import pick_device
-
     if name not in SEGMENT_CHOICES:
         raise ValueError(f"unknown segmentation model {name!r}; choose from {', '.join(SEGMENT_CHOICES)}")
-    dev = pick_device(device)
+    dev = resolve_device("segment", name, device, weights)
     if name == AUTO and weights is not None:
         name = infer_model(Path(weights))
         why = f"recognised from --weights {weights}"
@@ -57,7 +57,7 @@ def create_segmenter(
 
         name, why = choose("segment", AUTO, dev)
     elif name == CLASSICAL:
-        why = "asked for (--model classical)"
+        why = "chosen by you (no weights needed)"
     else:
         why = "asked for by name" if weights is None else f"asked for by name, weights from {weights}"
 
@@ -72,6 +72,27 @@ def create_segmenter(
     from annotator.engines.sam2_image import load_sam2_image
 
     return load_sam2_image(name, weights, dev, **engine_options), f"{name} on {dev}: {why}"
+
+
+def needs_torch(task: str, name: str, weights: str | Path | None = None) -> bool:
+    """Whether this choice can end on a model: the classical engines never import torch
+    (torch costs seconds and hundreds of MB at start-up)."""
+    if name in (CLASSICAL, CLASSICAL_FAST):
+        return False
+    if name == AUTO and weights is None:
+        from annotator.engines.weights import REGISTRY, is_installed
+
+        return any(task in spec.tasks and is_installed(spec.name) for spec in REGISTRY.values())
+    return True
+
+
+def resolve_device(task: str, name: str, device: str | None, weights: str | Path | None = None) -> str:
+    """The device to run on; "cpu" without touching torch when only classical engines can run."""
+    if not needs_torch(task, name, weights):
+        return "cpu"
+    from annotator.engines.device import pick_device
+
+    return pick_device(device)
 
 
 def infer_model(path: Path) -> str:
@@ -119,3 +140,40 @@ def _infer_sam(path: Path) -> str:
     if patch is None or int(patch.shape[0]) not in _SAM_WIDTHS:
         raise FormatError("not a SAM ViT-B/L/H checkpoint; name the model with --model", path)
     return _SAM_WIDTHS[int(patch.shape[0])]
+
+
+# --- trackers ------------------------------------------------------------------------------------
+SAM2_VIDEO_MODELS = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large", "edgetam")
+TRACK_CHOICES = (AUTO, CLASSICAL, CLASSICAL_FAST, *SAM2_VIDEO_MODELS)  # what --tracker accepts
+
+
+def create_tracker(
+    name: str = AUTO,
+    source: FrameSource | None = None,
+    device: str | None = None,
+    weights: str | Path | None = None,
+) -> tuple[Tracker, str]:
+    """(tracker over ``source``, why). ``name``: a model name, "classical", "classical-fast" or "auto".
+
+    "auto" takes the best installed video model for the device, else the classical tracker.
+    A named model that is not installed raises WeightsMissingError.
+    """
+    if name not in TRACK_CHOICES:
+        raise ValueError(f"unknown tracker {name!r}; choose from {', '.join(TRACK_CHOICES)}")
+    if source is None:
+        raise ValueError("a tracker needs the video it runs over")
+    dev = resolve_device("track", name, device, weights)
+    if name == AUTO:
+        from annotator.engines.weights import choose
+
+        name, why = choose("track", AUTO, dev)
+    else:
+        why = "asked for by name" if weights is None else f"asked for by name, weights from {weights}"
+    if name in (CLASSICAL, CLASSICAL_FAST):
+        from annotator.engines.classical_track import ClassicalTracker
+
+        mode = "fast" if name == CLASSICAL_FAST else "quality"
+        return ClassicalTracker(source, mode=mode), f"{name} tracker (optical flow, no weights): {why}"
+    from annotator.engines.sam2_video import load_sam2_video
+
+    return load_sam2_video(name, source, weights=weights, device=dev), f"{name} on {dev}: {why}"

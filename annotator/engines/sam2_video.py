@@ -296,6 +296,8 @@ class Sam2VideoTracker:
     def _preprocess(self, rgb: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
         if rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(f"{self.name}: frames must be HxWx3 RGB, got shape {rgb.shape}")
+        if not rgb.flags.writeable:
+            rgb = rgb.copy()  # frames from the decoder cache are read-only; torch warns on those
         inputs = self.processor(images=rgb, device=self.device, return_tensors="pt")
         return inputs.pixel_values[0].to(self.device), (int(rgb.shape[0]), int(rgb.shape[1]))
 

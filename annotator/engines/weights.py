@@ -30,6 +30,7 @@ from annotator.errors import WeightsMissingError
 TASKS = ("segment", "track", "classify", "caption")
 MANIFEST = "manifest.json"
 CLASSICAL = "classical"
+CLASSICAL_FAST = "classical-fast"  # the optical-flow tracker without appearance refinement
 
 # huggingface_hub would also fetch the original PyTorch checkpoints (sam2.1_hiera_*.pt) and
 # TF/Flax copies that some of these repos hold; only the transformers files are needed.
@@ -420,12 +421,14 @@ def choose(
         raise ValueError(f"unknown task '{task}'; tasks: {', '.join(TASKS)}")
     requested = requested or "auto"
     kind = device.split(":")[0]
-    if weights is not None and requested in ("auto", CLASSICAL):
+    if weights is not None and requested in ("auto", CLASSICAL, CLASSICAL_FAST):
         raise ValueError("--weights needs --model NAME: which model are these weights for?")
-    if requested == CLASSICAL:
+    if requested == CLASSICAL_FAST and task != "track":
+        raise ValueError(f"'{CLASSICAL_FAST}' is a tracker; there is no such engine for {task}")
+    if requested in (CLASSICAL, CLASSICAL_FAST):
         if task not in ("segment", "track"):
             raise ValueError(f"there is no classical engine for {task}")
-        return CLASSICAL, "asked for (--model classical)"
+        return requested, "chosen by you (no weights needed)"
     if requested != "auto":
         spec = get_spec(requested)
         if task not in spec.tasks:

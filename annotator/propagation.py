@@ -1,0 +1,212 @@
+"""Propagation runs: a Tracker carried over the Project store as one cancellable Job.
+
+What this module decides (and trackers do not):
+- which objects take part, and where each one stops: just before its own next locked
+  frame in the direction of travel, so a correction is never overwritten and the other
+  objects go on;
+- that the run writes only unlocked (object, frame) pairs, checked at write time, because
+  the user may lock frames while the job runs (an object that meets a fresh lock stops);
+- that a whole run, finished or cancelled, is one undo step;
+- "propagate all": both directions from every locked frame, each gap between two locks
+  split at its middle so both anchors contribute.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from annotator.core import masks as rle_ops
+from annotator.core.jobs import JobContext
+from annotator.core.project import Project
+from annotator.engines.tracker import Tracker
+from annotator.errors import CancelledError
+
+log = logging.getLogger(__name__)
+
+FORWARD = 1
+BACKWARD = -1
+
+
+@dataclass(frozen=True)
+class Run:
+    """One tracker pass: from ``start`` in ``direction``, object id -> last frame (inclusive)."""
+
+    start: int
+    direction: int
+    stops: dict[int, int]
+
+    @property
+    def frames(self) -> int:
+        """Frames this run may produce (the longest object's span)."""
+        return max((abs(stop - self.start) for stop in self.stops.values()), default=0)
+
+
+@dataclass
+class PropagationReport:
+    frames_written: int = 0
+    masks_written: int = 0
+    skipped_locked: int = 0
+    stopped_at_lock: dict[int, int] = field(default_factory=dict)  # oid -> the fresh lock it met
+    cancelled: bool = False
+
+
+def plan_run(project: Project, start: int, direction: int, object_ids: Iterable[int]) -> Run:
+    """Objects with a mask on ``start`` propagate until just before their next lock."""
+    last = project.video.frame_count - 1
+    stops: dict[int, int] = {}
+    for oid in object_ids:
+        record = project.mask(oid, start)
+        if record is None or rle_ops.is_empty(record.rle):
+            continue  # nothing to carry from here
+        locks = project.locked_frames(oid)
+        if direction == FORWARD:
+            ahead = [f for f in locks if f > start]
+            stop = min(ahead) - 1 if ahead else last
+        else:
+            behind = [f for f in locks if f < start]
+            stop = max(behind) + 1 if behind else 0
+        if stop != start:
+            stops[oid] = stop
+    return Run(start, direction, stops)
+
+
+def plan_all(project: Project, object_ids: Iterable[int]) -> list[Run]:
+    """Runs that fill every gap from every locked frame, grouped by (start, direction).
+
+    A gap between two locks is split at its middle: the earlier lock carries forward to the
+    middle, the later lock carries backward to just after it.
+    """
+    last = project.video.frame_count - 1
+    grouped: dict[tuple[int, int], dict[int, int]] = {}
+    for oid in object_ids:
+        anchors = [f for f in project.locked_frames(oid) if not _empty_at(project, oid, f)]
+        locks = project.locked_frames(oid)
+        for anchor in anchors:
+            before = [f for f in locks if f < anchor]
+            after = [f for f in locks if f > anchor]
+            prev_lock = max(before) if before else None
+            next_lock = min(after) if after else None
+            fwd_stop = last if next_lock is None else _forward_half_stop(anchor, next_lock, project, oid)
+            bwd_stop = 0 if prev_lock is None else _backward_half_stop(prev_lock, anchor, project, oid)
+            if fwd_stop > anchor:
+                grouped.setdefault((anchor, FORWARD), {})[oid] = fwd_stop
+            if bwd_stop < anchor:
+                grouped.setdefault((anchor, BACKWARD), {})[oid] = bwd_stop
+    return [Run(start, direction, stops) for (start, direction), stops in sorted(grouped.items())]
+
+
+def run_propagation(
+    ctx: JobContext,
+    project: Project,
+    runs: list[Run],
+    make_tracker: Callable[[], Tracker],
+    label: str,
+    on_frame: Callable[[int, list[int]], None] | None = None,
+) -> PropagationReport:
+    """Execute ``runs`` with fresh trackers, writing results as one undo step.
+
+    ``on_frame(frame, object_ids)`` is called after each frame's masks are committed, so the
+    views can show results live. Cancelling keeps every frame already written.
+    """
+    report = PropagationReport()
+    total = sum(run.frames for run in runs)
+    done = 0
+    step = project.begin_step(label)
+    try:
+        for run in runs:
+            if not run.stops:
+                continue
+            tracker = make_tracker()
+            try:
+                done = _execute(ctx, project, run, tracker, step, report, done, total, on_frame)
+            finally:
+                tracker.reset()
+    except CancelledError:
+        report.cancelled = True
+        raise
+    finally:
+        step.close()
+    return report
+
+
+def _execute(
+    ctx: JobContext,
+    project: Project,
+    run: Run,
+    tracker: Tracker,
+    step: object,
+    report: PropagationReport,
+    done: int,
+    total: int,
+    on_frame: Callable[[int, list[int]], None] | None,
+) -> int:
+    start_masks = {}
+    for oid in run.stops:
+        record = project.mask(oid, run.start)
+        if record is not None:
+            start_masks[oid] = rle_ops.decode(record.rle)
+    tracker.add_conditioning(run.start, start_masks)
+    active = set(run.stops)
+    batch: list[tuple[int, int, dict, float]] = []
+
+    def flush() -> None:
+        nonlocal done
+        frame = batch[0][1]
+        written = project.write_tracked_many(batch, step=step)
+        wrote_ids = []
+        for (oid, _frame, _rle, _score), ok in zip(batch, written):
+            if ok:
+                wrote_ids.append(oid)
+                continue
+            # The user locked this pair while we ran: their correction wins and this object
+            # stops here, so the tracker never carries on past what they said.
+            report.skipped_locked += 1
+            report.stopped_at_lock[oid] = frame
+            active.discard(oid)
+        report.masks_written += len(wrote_ids)
+        report.frames_written += 1 if wrote_ids else 0
+        done += 1
+        batch.clear()
+        ctx.report(done, total, f"frame {frame}")
+        ctx.add_partial(frame)
+        if on_frame is not None and wrote_ids:
+            on_frame(frame, wrote_ids)
+
+    updates = tracker.propagate(run.start, run.direction, dict(run.stops))
+    try:
+        for update in updates:
+            ctx.check_cancelled()
+            if batch and update.frame != batch[0][1]:
+                flush()
+                if not active:
+                    break
+            if update.object_id in active:
+                confidence = float(np.clip(update.confidence, 0.0, 1.0))
+                batch.append((update.object_id, update.frame, rle_ops.encode(update.mask), confidence))
+        if batch:
+            flush()
+    finally:
+        updates.close()  # type: ignore[attr-defined]
+    return done
+
+
+def _empty_at(project: Project, oid: int, frame: int) -> bool:
+    record = project.mask(oid, frame)
+    return record is None or rle_ops.is_empty(record.rle)
+
+
+def _forward_half_stop(anchor: int, next_lock: int, project: Project, oid: int) -> int:
+    # If the next lock is an empty ("absent") lock it cannot carry backward: fill the whole gap.
+    if _empty_at(project, oid, next_lock):
+        return next_lock - 1
+    return (anchor + next_lock) // 2
+
+
+def _backward_half_stop(prev_lock: int, anchor: int, project: Project, oid: int) -> int:
+    if _empty_at(project, oid, prev_lock):
+        return prev_lock + 1
+    return (prev_lock + anchor) // 2 + 1
