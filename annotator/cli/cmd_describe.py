@@ -1,0 +1,204 @@
+"""`annotator describe`: zero-shot labels and captions for a project's objects and its clip.
+
+    annotator describe clip.mp4.annot [--classify --labels dog,cat] [--caption] [--json]
+                      [--device cuda] [--model-classify clip-vit-b-32] [--model-caption blip-base]
+                      [--weights-classify DIR] [--weights-caption DIR] [--objects 1,3]
+
+With neither --classify nor --caption it does both. Labels are scored against the project's
+categories plus ``--labels``. Results are stored in the project as insights (one undo step)
+and printed: a short report, or one JSON document with --json. PROJECT may also be a video or
+frame folder: its project (``VIDEO.annot``) is opened, or made. A missing model stops the
+command before any work, with the ``annotator models download NAME`` line for each one
+missing. Ctrl+C cancels; what was finished stays in the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from annotator.cli.output import message, print_json, progress_bar
+
+if TYPE_CHECKING:
+    from annotator.core.project import Project
+    from annotator.core.video import VideoSource
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "describe",
+        help="zero-shot labels (CLIP) and captions (BLIP) for a project's objects and clip",
+        description="Classify a project's object tracks and its clip against the project's categories "
+        "plus --labels (CLIP), and caption each object and the clip as timed segments split at shot "
+        "changes (BLIP). Results are stored in the project as insights.",
+    )
+    p.add_argument("project", help="a .annot project (or a video / frame folder: its project is used)")
+    p.add_argument("--classify", action="store_true", help="zero-shot labels for objects and the clip")
+    p.add_argument("--labels", default="", metavar="A,B,C",
+                   help="labels to score besides the project's categories (comma separated)")
+    p.add_argument("--caption", action="store_true", help="captions for objects and the clip's segments")
+    p.add_argument("--objects", default=None, metavar="ID,ID", help="only these object ids (default: all)")
+    p.add_argument("--no-clip", action="store_true", help="objects only: no clip labels or clip description")
+    p.add_argument("--per-shot", action="store_true", help="also label every shot of the clip")
+    p.add_argument("--frames", type=int, default=8, metavar="N", help="views per object track (default 8)")
+    p.add_argument("--top-k", type=int, default=5, metavar="K", help="labels kept per object (default 5)")
+    p.add_argument("--segment-seconds", type=float, default=10.0, metavar="S",
+                   help="longest clip-description segment; longer shots are cut (default 10)")
+    p.add_argument("--device", help="cuda, cuda:N, mps or cpu (default: $ANNOTATOR_DEVICE, else the best)")
+    p.add_argument("--model-classify", default="auto", metavar="NAME",
+                   help="CLIP model: clip-vit-b-32, clip-vit-b-16, clip-vit-l-14 "
+                   "(default auto: the best installed)")
+    p.add_argument("--model-caption", default="auto", metavar="NAME",
+                   help="BLIP model: blip-base, blip-large (default auto: the best installed)")
+    p.add_argument("--weights-classify", metavar="DIR",
+                   help="a local CLIP snapshot folder instead of the installed model")
+    p.add_argument("--weights-caption", metavar="DIR",
+                   help="a local BLIP snapshot folder instead of the installed model")
+    p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    p.set_defaults(handler=run_describe_command, _parser=p)
+
+
+def run_describe_command(args: argparse.Namespace) -> int:
+    from annotator.core.jobs import Workers
+    from annotator.engines.describe import load_captioner, load_classifier, resolve_model
+    from annotator.engines.device import pick_device
+    from annotator.errors import WeightsMissingError
+    from annotator.insights import DescribePlan, parse_labels, run_describe, vocabulary
+
+    parser: argparse.ArgumentParser = args._parser
+    classify = args.classify or bool(args.labels) or not args.caption
+    caption = args.caption or not (args.classify or args.labels)
+    if args.frames < 1 or args.top_k < 1:
+        parser.error("--frames and --top-k must be at least 1")
+    object_ids = _ids(parser, args.objects)
+    device = pick_device(args.device)
+
+    # Every missing model is named before anything is loaded or written.
+    wanted = [("classify", args.model_classify, args.weights_classify)] if classify else []
+    wanted += [("caption", args.model_caption, args.weights_caption)] if caption else []
+    missing: list[WeightsMissingError] = []
+    for task, name, weights in wanted:
+        try:
+            resolve_model(task, name, device, weights)
+        except WeightsMissingError as exc:
+            missing.append(exc)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if len(missing) == 1:
+        raise missing[0]
+    if missing:
+        raise WeightsMissingError(",".join(e.model for e in missing), "; ".join(str(e) for e in missing))
+
+    project, source = _open(Path(args.project))
+    try:
+        plan = DescribePlan(classify=classify, caption=caption, labels=parse_labels(args.labels),
+                            object_ids=object_ids, clip=not args.no_clip, per_shot=args.per_shot and classify,
+                            frames_per_track=args.frames, top_k=args.top_k,
+                            max_segment_s=args.segment_seconds)
+        if classify and not vocabulary(project, plan.labels):
+            parser.error("nothing to classify against: the project has no categories; give --labels a,b,c")
+        unknown = sorted(set(object_ids or ()) - {o.id for o in project.objects()})
+        if unknown:
+            parser.error(f"no object(s) {', '.join(map(str, unknown))} in the project")
+        classifier = load_classifier(args.model_classify, args.weights_classify, device) if classify else None
+        captioner = load_captioner(args.model_caption, args.weights_caption, device) if caption else None
+        for engine in (classifier, captioner):
+            if engine is not None:
+                message(f"{engine.task}: {engine.name} on {engine.device}")
+        report = _run(Workers(), lambda ctx: run_describe(ctx, project, source, plan, classifier, captioner,
+                                                           "Describe (command line)"), f"engine:{device}")
+    finally:
+        source.close()
+        project.close()
+    if args.json:
+        print_json({"project": str(project.path), **report.to_json()})
+    else:
+        _print_report(report)
+    return 0
+
+
+def _ids(parser: argparse.ArgumentParser, text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        ids = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"--objects {text!r}: expected object ids like 1,3")
+    if not ids:
+        parser.error("--objects needs at least one id")
+    return ids
+
+
+def _open(path: Path) -> tuple[Project, VideoSource]:
+    """The project and its video; a video or frame folder opens (or makes) its project."""
+    from annotator.core.project import Project
+    from annotator.core.video import open_video
+    from annotator.session import PROJECT_SUFFIX, default_project_path, video_ref
+
+    if path.suffix == PROJECT_SUFFIX and path.is_file():
+        project = Project.open(path)
+        try:
+            return project, open_video(project.locate_video())
+        except BaseException:
+            project.close()
+            raise
+    source = open_video(path)
+    try:
+        project_path = default_project_path(path)
+        if project_path.exists():
+            project = Project.open(project_path)
+        else:
+            project = Project.create(project_path, video_ref(source))
+            message(f"made the project {project_path}")
+        return project, source
+    except BaseException:
+        source.close()
+        raise
+
+
+def _run(workers: Any, work: Any, lane: str) -> Any:
+    """Run on a worker with a progress bar on stderr; Ctrl+C cancels and keeps what is done."""
+    from annotator.errors import CancelledError
+
+    job = workers.submit(lane, "describe", work)
+    bar = progress_bar(None, "describing")
+    last = ""
+    try:
+        while not job.wait(0.1):
+            p = job.progress
+            if p.message != last:
+                bar.set_description(p.message)
+                bar.reset(total=p.total)
+                last = p.message
+            bar.n = p.done
+            bar.refresh()
+        return job.result()
+    except KeyboardInterrupt:
+        job.cancel()
+        job.wait(30)
+        message("cancelled; the results finished so far are kept in the project")
+        raise
+    except CancelledError:
+        raise
+    finally:
+        bar.close()
+        workers.shutdown()
+
+
+def _print_report(report: Any) -> None:
+    out = sys.stdout
+    for oid in sorted(set(report.object_labels) | set(report.object_captions)):
+        line = f"object {oid}:"
+        if oid in report.object_labels:
+            line += " " + ", ".join(f"{s.label} {s.score:.2f}" for s in report.object_labels[oid])
+        if oid in report.object_captions:
+            line += f" | {report.object_captions[oid]}"
+        print(line, file=out)
+    if report.clip_labels:
+        print("clip: " + ", ".join(f"{s.label} {s.score:.2f}" for s in report.clip_labels), file=out)
+    for seg in report.segments:
+        print(f"[{seg['start_s']:.2f}-{seg['end_s']:.2f} s] {seg['text']}", file=out)
+    if report.skipped_objects:
+        message(f"skipped objects with no mask: {', '.join(map(str, report.skipped_objects))}")
