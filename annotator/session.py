@@ -442,6 +442,15 @@ class Session:
         """What would classify/caption, or which model is missing and how to get it."""
         return self.engines.describers().status(task)
 
+    def save_copy(self, target: str | Path) -> Job[Path]:
+        """Copy the whole project to ``target`` in the background (there is no Save: every edit
+        is already in the file; this is "Save a copy as")."""
+        project = self._project()
+        job = self.workers.submit(Workers.IO_LANE, f"save a copy as {Path(target).name}",
+                                  lambda ctx: project.save_copy(target))
+        self._track_job(job, "save_copy")
+        return job
+
     # --- history -----------------------------------------------------------------------------
     def undo(self) -> str | None:
         return self._project().undo()

@@ -10,7 +10,7 @@ track's do). Rows go in with ``set_masks(record_history=False)``. The source is 
 N hard links to one black 1080p JPEG (the import needs a source with N frames of that size).
 
 Every measured step runs in its own subprocess, so "peak RSS" is that step's own high-water
-mark (``ru_maxrss`` of the child), not the builder's. The reference in the same run is what most
+mark (VmHWM of the child), not the builder's. The reference in the same run is what most
 tools do: build the whole COCO dict in memory and ``json.dump`` it ("naive"); the ratio column
 is ours / naive. Flat memory means: the RSS of our exports barely moves from 1,000 to 10,000
 frames, while the naive one grows with the frames.
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -113,7 +112,9 @@ def step(kind: str, folder: str) -> None:
         from annotator.formats import coco  # noqa: F401 - what every step imports
         Project.open(project, readonly=True).close()
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from annotator.core.memory import peak_rss_mb
+
+    peak_mb = peak_rss_mb()
     print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_mb}))
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import resource
 import sqlite3
 import sys
 import tempfile
@@ -37,6 +36,7 @@ from pycocotools import mask as coco_mask
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from annotator.core import masks as rle_ops
+from annotator.core.memory import peak_rss_mb
 from annotator.core.project import Project, VideoRef
 
 # pycocotools 2.0.x + numpy 2 warn on every decode; the warning is not what we measure.
@@ -96,11 +96,6 @@ def draw(canvas: np.ndarray, shape: Shape, t: int) -> np.ndarray:
         cv2.ellipse(canvas, (cx, cy), (rx, ry), angle, 0, 360, 1, -1)
         cv2.ellipse(canvas, (cx, cy), (rx // 2, ry // 2), angle, 0, 360, 0, -1)
     return canvas.view(bool)
-
-
-def peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # KiB on Linux, bytes on macOS
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ Tables
 3. Peak RSS and retained per-frame states for 100 / 1,000 / 5,000 frames: a synthetic
    FrameSource renders each 854x480 frame on demand (a panning textured background and two
    moving objects), so the source holds O(1) memory. Each (mode, length) runs in its own
-   process, so peak RSS (ru_maxrss) is that run's alone; "retained" is the most frame
+   process, so peak RSS (VmHWM) is that run's alone; "retained" is the most frame
    states the tracker held at once (its previous frame) plus the user masks it keeps (RLE).
    Goal: flat.
 """
@@ -28,7 +28,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -188,16 +187,9 @@ class RenderedSource:
 
 
 def peak_rss_mb() -> float:
-    """This process's resident-set high-water mark. /proc's VmHWM starts afresh at exec, unlike
-    ru_maxrss, which Linux carries over from the parent that forked the child."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    scale = 1024**2 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+    from annotator.core.memory import peak_rss_mb as peak
+
+    return peak()
 
 
 def memory_child(mode: str, frames: int) -> None:

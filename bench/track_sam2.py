@@ -14,7 +14,7 @@ conditioned with a mask on frame 0, tracked forward to the last frame.
   ``propagate_in_video_iterator``. Its fps is given with and without that loading step;
   the ratio ours/stock uses the end-to-end figure (both sides then preprocess every frame).
 
-Each (side, length) runs in its own process so peak RSS (ru_maxrss) and peak VRAM
+Each (side, length) runs in its own process so peak RSS (VmHWM) and peak VRAM
 (``torch.cuda.max_memory_allocated``) belong to that run alone. "Retained" counts the frame
 states the session holds at the end: stored outputs (conditioning + tracked) and frame
 tensors. Frames come from a pool of 48 synthetic frames played back and forth, so the source
@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -103,6 +102,7 @@ def rss_mb() -> float:
 def run_child(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
+    from annotator.core.memory import peak_rss_mb
     from annotator.engines.device import autocast
     from annotator.engines.sam2_video import Sam2VideoTracker, video_processor_for
 
@@ -154,7 +154,7 @@ def run_child(args: argparse.Namespace) -> dict[str, Any]:
         "side": args.side, "frames": args.frames, "tracked": done, "load_s": load_s, "total_s": total_s,
         "fps": done / total_s, "fps_propagate": done / max(total_s - load_s, 1e-9),
         "cpu_ms_per_frame": 1000 * cpu_s / max(done, 1),
-        "rss_before_mb": before, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "rss_before_mb": before, "peak_rss_mb": peak_rss_mb(),
         "peak_vram_mb": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         "retained": retained,
     }

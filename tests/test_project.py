@@ -379,3 +379,21 @@ def test_writers_on_two_threads_share_one_connection(project):
     for t in threads:
         t.join(timeout=60)
     assert errors == [] and project.mask_count() == 120
+
+
+def test_save_copy_is_a_complete_project_of_its_own(tmp_path, project):
+    o = project.add_object("kept")
+    project.set_mask(o.id, 3, box(0, 0, 4, 4), "user", locked=True)
+    copy_path = project.save_copy(tmp_path / "copy.annot")
+    project.set_mask(o.id, 4, box(0, 0, 4, 4), "user")  # after the copy: not in it
+    with Project.open(copy_path) as copy:
+        assert [x.name for x in copy.objects()] == ["kept"]
+        assert copy.object_frames(o.id) == [3] and copy.is_locked(o.id, 3)
+        assert copy.undo_label() is not None  # history travels with the copy
+    assert not (tmp_path / "copy.annot-wal").exists()
+    with pytest.raises(ProjectError, match="cannot replace"):
+        project.save_copy(project.path)
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(ProjectError, match="cannot write"):
+        project.save_copy(not_a_folder / "copy.annot")

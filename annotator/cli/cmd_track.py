@@ -12,8 +12,6 @@ tracked, so memory stays flat on long videos.
 from __future__ import annotations
 
 import argparse
-import resource
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from annotator.cli.output import message, print_json, progress_bar
+from annotator.core.memory import peak_rss_mb, peak_vram_mb
 
 if TYPE_CHECKING:
     from annotator.core.video import VideoSource
@@ -85,8 +84,8 @@ def run_track(args: argparse.Namespace) -> int:
         "tracker": tracker.name,
         "frames": written,
         "fps": round(tracked / elapsed, 3) if elapsed > 0 else 0.0,
-        "peak_rss_mb": round(_peak_rss_mb(), 1),
-        "peak_vram_mb": round(_peak_vram_mb(), 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        "peak_vram_mb": round(peak_vram_mb(), 1),
     }
     if args.json:
         print_json(summary)
@@ -123,15 +122,3 @@ def _run(tracker: Tracker, source: VideoSource, start: int, direction: int, stop
         updates.close()  # type: ignore[attr-defined]
         bar.close()
     return written
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024 if sys.platform != "darwin" else peak / 2**20  # KB on Linux, bytes on macOS
-
-
-def _peak_vram_mb() -> float:
-    torch = sys.modules.get("torch")
-    if torch is None or not torch.cuda.is_available():
-        return 0.0
-    return torch.cuda.max_memory_allocated() / 2**20

@@ -204,6 +204,38 @@ class Project(ItemsMixin, MaskRowsMixin):
         return f"Project({str(self.path)!r}, {mode})"
 
     # --- video and settings ---------------------------------------------------------------------
+    def save_copy(self, target: str | Path) -> Path:
+        """Write a consistent copy of the whole project (history included) to ``target``.
+
+        SQLite's online backup reads a snapshot while this process may keep writing; the copy
+        is built beside the target and renamed into place, so a failure leaves nothing behind.
+        The copy is a project of its own: open it with ``Project.open``.
+        """
+        import os
+        import tempfile
+
+        target = Path(target).resolve()
+        if target == self.path.resolve():
+            raise ProjectError("a copy cannot replace the project itself", target)
+        try:
+            fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        except OSError as exc:
+            raise ProjectError(f"cannot write here ({exc.strerror or exc})", target) from exc
+        os.close(fd)
+        try:
+            copy = sqlite3.connect(name)
+            try:
+                with self._read() as conn:
+                    conn.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+            finally:
+                copy.close()
+            os.replace(name, target)
+        except (sqlite3.Error, OSError) as exc:
+            Path(name).unlink(missing_ok=True)
+            raise ProjectError(f"cannot write a copy ({exc})", target) from exc
+        return target
+
     def relink_video(self, new_path: str, fingerprint: str) -> None:
         """Point the project at its video's new location; refused if it is a different video."""
         new_path = str(Path(new_path).resolve())

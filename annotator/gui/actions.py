@@ -33,6 +33,8 @@ SPECS: tuple[ActionSpec, ...] = (
     ActionSpec("open", "&Open…", "File", ("Ctrl+O",), "open",
                "Open a video, a frame folder or a .annot project"),
     ActionSpec("export", "&Export…", "File", ("Ctrl+E",), "export", "Export the masks as a dataset"),
+    ActionSpec("save_copy", "Save a &Copy As…", "File", ("Ctrl+Shift+S",), None,
+               "Write a copy of the project file (this one is already saved)"),
     ActionSpec("close_project", "&Close", "File", ("Ctrl+W",), None,
                "Close the project (it is already saved)"),
     ActionSpec("quit", "&Quit", "File", ("Ctrl+Q",), None, "Quit (everything is already saved)"),

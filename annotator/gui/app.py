@@ -42,8 +42,8 @@ def create_application(argv: list[str] | None = None) -> object:
     from PySide6.QtWidgets import QApplication
 
     from annotator.gui.main_window import APPLICATION, ORGANIZATION
-    from annotator.resources import icon_path
     from annotator.gui.style import apply_style
+    from annotator.resources import icon_path
 
     app = QApplication.instance()
     if app is None:

@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         bind = a.bind
         bind("open", self.opener.ask)
         bind("export", self.export)
+        bind("save_copy", self.save_copy)
         bind("close_project", self.close_project)
         bind("quit", self.close)
         bind("undo", self.undo)
@@ -313,6 +314,23 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
 
+    def save_copy(self) -> None:
+        project = self.session.project
+        if project is None:
+            return
+        from PySide6.QtWidgets import QFileDialog
+
+        suggested = str(project.path.with_name(project.path.stem + " copy.annot"))
+        target, _ = QFileDialog.getSaveFileName(self, "Save a copy of the project", suggested,
+                                                "Annotator projects (*.annot)")
+        if not target:
+            return
+        def done(job: Any) -> None:  # runs on the I/O thread: go through the bridge's signal
+            if job.error is None:  # a failure is reported by the Session itself
+                self.bridge.notice.emit(f"Saved a copy as {target}", "info")
+
+        self.session.save_copy(target).on_done(done)
+
     def open_models(self) -> None:
         dialog = ModelsDialog(self.bridge, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
@@ -396,7 +414,7 @@ class MainWindow(QMainWindow):
             self._docks_sized = True
             self.resizeDocks([self.timeline_dock], [230], Qt.Orientation.Vertical)
             self.resizeDocks([self.objects_dock], [330], Qt.Orientation.Horizontal)
-        for action_id in ("export", "close_project", "undo", "redo", "propagate_forward",
+        for action_id in ("export", "save_copy", "close_project", "undo", "redo", "propagate_forward",
                           "propagate_backward", "propagate_all", "fit", "actual_size", "new_object"):
             self.registry[action_id].setEnabled(editing)
         if editing:

@@ -65,7 +65,7 @@ def build_menus(w: MainWindow) -> None:
     w.recent_menu = file.addMenu("Open &recent")
     w.recent_menu.aboutToShow.connect(w.fill_recent_menu)
     file.addSeparator()
-    file.addActions([a["export"], a["close_project"]])
+    file.addActions([a["export"], a["save_copy"], a["close_project"]])
     file.addSeparator()
     file.addAction(a["quit"])
     edit = menu.addMenu("&Edit")

@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
+from annotator.core.memory import current_rss_mb
 from annotator.gui.icons import icon
 
 _PRETTY = {
@@ -49,10 +50,8 @@ def memory_snapshot() -> dict[str, float | None]:
     """rss_mb (this process), ram_used_frac (system), gpu_used_mb / gpu_total_mb when known."""
     out: dict[str, float | None] = {"rss_mb": None, "ram_used_frac": None, "gpu_used_mb": None,
                                     "gpu_total_mb": None}
+    out["rss_mb"] = current_rss_mb()
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                out["rss_mb"] = int(line.split()[1]) / 1024
         info = {}
         for line in Path("/proc/meminfo").read_text().splitlines():
             key, _, rest = line.partition(":")
@@ -60,13 +59,7 @@ def memory_snapshot() -> dict[str, float | None]:
         if info.get("MemTotal"):
             out["ram_used_frac"] = 1 - info.get("MemAvailable", 0) / info["MemTotal"]
     except (OSError, ValueError, IndexError):
-        try:
-            import resource
-
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-            out["rss_mb"] = peak / (2**20 if sys.platform == "darwin" else 1024)
-        except (ImportError, OSError):
-            pass
+        pass  # no /proc/meminfo (macOS, Windows): the gauge shows this process only
     torch = sys.modules.get("torch")
     try:
         if torch is not None and torch.cuda.is_initialized():
