@@ -135,6 +135,23 @@ def project_masks(path: Path) -> dict[tuple[int, int], np.ndarray]:
         return {(r.object_id, r.frame): rle_ops.decode(r.rle) for r in project.iter_masks() if r.area > 0}
 
 
+def object_categories(path: Path) -> dict[int, str]:
+    """object id -> the name of its category, for every object of a project."""
+    with Project.open(path, readonly=True) as project:
+        names = {c.id: c.name for c in project.categories()}
+        return {o.id: names[o.category_id] for o in project.objects()}
+
+
+def assert_round_trip(built: Built, summary: object, back: Path) -> None:
+    """The import ``summary`` of project ``back`` gave back every mask of ``built`` exactly, each
+    object with its category (the default "object" where it had none)."""
+    assert summary.masks == len(built.masks)  # type: ignore[attr-defined]
+    masks = project_masks(back)
+    assert masks.keys() == built.masks.keys()
+    assert all(np.array_equal(masks[k], built.masks[k]) for k in built.masks)
+    assert object_categories(back) == {oid: cat or "object" for oid, cat in built.categories.items()}
+
+
 def within_boundary(got: np.ndarray, want: np.ndarray, tolerance: float) -> bool:
     """Every pixel where ``got`` and ``want`` differ lies within ``tolerance`` px of ``want``'s
     boundary: what "the polygon is within the simplification tolerance" means for the mask."""

@@ -22,6 +22,7 @@ from annotator.core import masks as rle_ops
 from annotator.core.imageio import read_label_png, write_label_png
 from annotator.core.synthetic import render_scene
 from annotator.errors import FormatError
+from tests.session_helpers import iou
 
 WIDTH, HEIGHT, FRAMES = 160, 90, 20
 
@@ -70,11 +71,6 @@ def write_manifest(folder: Path, videos: list[dict], name: str = "batch.json", *
     path = folder / name
     path.write_text(json.dumps(doc, indent=1))
     return path
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import configparser
 
 import numpy as np
 import pytest
-from format_helpers import make_project, project_masks
+from format_helpers import assert_round_trip, make_project, object_categories, project_masks
 from pycocotools import mask as coco_mask
 
 from annotator.core import masks as rle_ops
@@ -64,21 +64,12 @@ def test_mots_round_trip_gives_back_masks_ids_and_classes(built, tmp_path):
     rle = {"size": [120, 160], "counts": counts.encode()}
     assert np.array_equal(coco_mask.decode(rle).astype(bool), built.masks[(1, 0)])
     summary = import_mots(tmp_path / "mots" / "clip", built.source, tmp_path / "back.annot")
-    assert summary.masks == len(built.masks)
-    back = project_masks(tmp_path / "back.annot")
-    assert back.keys() == built.masks.keys()
-    assert all(np.array_equal(back[k], built.masks[k]) for k in built.masks)
-    with Project.open(tmp_path / "back.annot", readonly=True) as p:
-        names = {c.id: c.name for c in p.categories()}
-        assert {o.id: names[o.category_id] for o in p.objects()} == \
-            {oid: cat or "object" for oid, cat in built.categories.items()}
+    assert_round_trip(built, summary, tmp_path / "back.annot")
     # Without ids.json the MOTS ids themselves become the object ids, classes their categories.
     (tmp_path / "mots" / "clip" / "ids.json").unlink()
     import_mots(tmp_path / "mots" / "clip" / "gt" / "gt.txt", built.source, tmp_path / "raw.annot")
-    with Project.open(tmp_path / "raw.annot", readonly=True) as p:
-        names = {c.id: c.name for c in p.categories()}
-        assert {o.id: names[o.category_id] for o in p.objects()} == \
-            {1001: "car", 2002: "pedestrian", 4003: "class 4", 3004: "class 3"}
+    assert object_categories(tmp_path / "raw.annot") == \
+        {1001: "car", 2002: "pedestrian", 4003: "class 4", 3004: "class 3"}
 
 
 def test_mots_resolves_overlaps(tmp_path):

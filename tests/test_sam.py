@@ -11,22 +11,20 @@ from annotator.engines.embedding_cache import DiskEmbeddingCache, frame_key
 from annotator.engines.sam import SamSegmenter, build_sam_from_checkpoint, load_sam
 from annotator.engines.segmenter import Prompt, Segmenter
 from annotator.errors import FormatError, WeightsMissingError
-from tests.tiny_models import random_sam, save_sam_checkpoint, textured_image, tiny_sam
+from tests.session_helpers import iou
+from tests.tiny_models import (
+    PARITY_IMAGE,
+    assert_same,
+    parity_prompts,
+    random_sam,
+    save_sam_checkpoint,
+    textured_image,
+    tiny_sam,
+)
 
 SEED = 2  # a seed whose masks are neither empty nor the whole frame for every prompt below
-IMAGE = textured_image(90, 160, seed=0)
-
-PROMPTS = {
-    "one point": Prompt([[40, 30]], [1]),
-    "box": Prompt(box=[20, 10, 110, 70]),
-    "points and box": Prompt([[60, 40], [100, 20]], [1, 0], box=[20, 10, 110, 70]),
-    "two points": Prompt([[60, 40], [120, 70]], [1, 1]),
-}
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+IMAGE = PARITY_IMAGE
+PROMPTS = parity_prompts()
 
 
 def upstream(predictor: SamPredictor, prompt: Prompt, multimask: bool):
@@ -40,16 +38,6 @@ def upstream(predictor: SamPredictor, prompt: Prompt, multimask: bool):
     )
     best = int(np.argmax(scores))
     return low[best : best + 1], masks[best], float(scores[best])
-
-
-def assert_same(ours, theirs, atol: float = 1e-4) -> None:
-    logits, mask, score = theirs
-    assert mask.any() and not mask.all(), "choose a seed and prompt with a real mask"
-    assert ours.mask.shape == mask.shape == IMAGE.shape[:2]
-    assert ours.logits.shape == logits.shape
-    np.testing.assert_allclose(ours.logits, logits, atol=atol, rtol=0)
-    assert iou(ours.mask, mask) >= 0.999
-    assert ours.score == pytest.approx(score, abs=atol)
 
 
 @pytest.fixture(scope="module")

@@ -12,22 +12,19 @@ from annotator.engines.embedding_cache import DiskEmbeddingCache, frame_key
 from annotator.engines.sam2_image import Sam2ImageSegmenter, load_sam2_image, load_sam2_snapshot
 from annotator.engines.segmenter import Prompt, Segmenter
 from annotator.errors import FormatError
-from tests.tiny_models import save_sam2_snapshot, textured_image, tiny_sam2, tiny_sam2_config
+from tests.session_helpers import iou
+from tests.tiny_models import (
+    PARITY_IMAGE,
+    assert_same,
+    parity_prompts,
+    save_sam2_snapshot,
+    tiny_sam2,
+    tiny_sam2_config,
+)
 
 SEED = 0  # masks neither empty nor the whole frame, IoU predictions 1e-2 apart
-IMAGE = textured_image(90, 160, seed=0)
-
-PROMPTS = {
-    "one point": Prompt([[40, 30]], [1]),
-    "box": Prompt(box=[20, 10, 110, 70]),
-    "points and box": Prompt([[60, 40], [100, 20]], [1, 0], box=[20, 10, 110, 70]),
-    "two points": Prompt([[60, 40], [120, 70]], [1, 1]),
-}
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
+IMAGE = PARITY_IMAGE
+PROMPTS = parity_prompts()
 
 
 def reference(model, processor, prompt: Prompt, multimask: bool):
@@ -48,16 +45,6 @@ def reference(model, processor, prompt: Prompt, multimask: bool):
     scores = out.iou_scores[0, 0]
     best = int(torch.argmax(scores))
     return out.pred_masks[0, 0, best : best + 1].numpy(), masks[best].numpy(), float(scores[best])
-
-
-def assert_same(ours, theirs, atol: float = 1e-4) -> None:
-    logits, mask, score = theirs
-    assert mask.any() and not mask.all(), "choose a seed and prompt with a real mask"
-    assert ours.mask.shape == mask.shape == IMAGE.shape[:2]
-    assert ours.logits.shape == logits.shape
-    np.testing.assert_allclose(ours.logits, logits, atol=atol, rtol=0)
-    assert iou(ours.mask, mask) >= 0.999
-    assert ours.score == pytest.approx(score, abs=atol)
 
 
 @pytest.fixture(scope="module")

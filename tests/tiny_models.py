@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from segment_anything.modeling import Sam
     from transformers import Sam2Config, Sam2Model, Sam2Processor
 
+    from annotator.engines.segmenter import MaskResult, Prompt
+
 # --- images ------------------------------------------------------------------------------------
 
 
@@ -29,6 +31,37 @@ def textured_image(height: int = 90, width: int = 160, seed: int = 0) -> np.ndar
 
     frame, _ = next(render_scene(num_frames=1, width=width, height=height, seed=seed))
     return np.ascontiguousarray(frame)
+
+
+# --- click-engine parity (SAM and SAM 2.1 against their reference pipelines) ------------------
+PARITY_IMAGE = textured_image(90, 160, seed=0)
+
+
+def parity_prompts() -> dict[str, Prompt]:
+    """The prompts each click engine is compared on, by name."""
+    from annotator.engines.segmenter import Prompt
+
+    return {
+        "one point": Prompt([[40, 30]], [1]),
+        "box": Prompt(box=[20, 10, 110, 70]),
+        "points and box": Prompt([[60, 40], [100, 20]], [1, 0], box=[20, 10, 110, 70]),
+        "two points": Prompt([[60, 40], [120, 70]], [1, 1]),
+    }
+
+
+def assert_same(ours: MaskResult, theirs: tuple, atol: float = 1e-4) -> None:
+    """Our engine's result equals the reference's (low-res logits, mask, score) on PARITY_IMAGE."""
+    import pytest
+
+    from tests.session_helpers import iou
+
+    logits, mask, score = theirs
+    assert mask.any() and not mask.all(), "choose a seed and prompt with a real mask"
+    assert ours.mask.shape == mask.shape == PARITY_IMAGE.shape[:2]
+    assert ours.logits.shape == logits.shape
+    np.testing.assert_allclose(ours.logits, logits, atol=atol, rtol=0)
+    assert iou(ours.mask, mask) >= 0.999
+    assert ours.score == pytest.approx(score, abs=atol)
 
 
 # --- segment-anything --------------------------------------------------------------------------

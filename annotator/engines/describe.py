@@ -23,7 +23,6 @@ with the ``annotator models download NAME`` command.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import re
 import threading
@@ -34,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from annotator.engines.snapshots import check_config, load_complete_weights, quiet_transformers
 from annotator.errors import FormatError
 
 log = logging.getLogger(__name__)
@@ -252,23 +252,6 @@ def mean_embedding(embeddings: np.ndarray) -> np.ndarray:
     return (mean / max(float(np.linalg.norm(mean)), 1e-12)).astype(np.float32)
 
 
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """No "loading weights" bars or warnings on stderr while loading (the CLI owns stderr)."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()
-
-
 def _pooled(out: Any) -> Any:
     # transformers 5 returns a model output whose pooler_output is the projected embedding;
     # older releases returned the tensor itself.
@@ -338,17 +321,7 @@ def load_snapshot(folder: str | Path, task: str) -> tuple[Any, Any]:
     """(model, processor) from a snapshot folder, with errors that name the folder and the problem."""
     folder = Path(folder)
     family, label = _FAMILY[task]
-    config_file = folder / "config.json"
-    if not folder.is_dir():
-        raise FormatError(f"not a folder (a {label} install is a Hugging Face snapshot folder)", folder)
-    try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    except FileNotFoundError as exc:
-        raise FormatError("config.json is missing (not a Hugging Face snapshot)", folder) from exc
-    except (OSError, ValueError, AttributeError) as exc:
-        raise FormatError(f"config.json is not readable JSON ({exc})", config_file) from exc
-    if model_type != family:
-        raise FormatError(f"config.json describes a {model_type!r} model, not {label}", config_file)
+    check_config(folder, (family,), label, f"a {label} install is a Hugging Face snapshot folder")
     # transformers builds a placeholder tokenizer (a 3-token vocabulary) when its files are
     # missing: check for them, or every label would read as "unknown".
     if not any((folder / name).is_file() for name in _TOKENIZER_FILES[task]):
@@ -361,16 +334,7 @@ def load_snapshot(folder: str | Path, task: str) -> tuple[Any, Any]:
         from transformers import BlipForConditionalGeneration as Model
         from transformers import BlipProcessor as Processor
     with quiet_transformers():
-        try:
-            model, info = Model.from_pretrained(folder, output_loading_info=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise FormatError(f"cannot load {label} weights ({str(exc).splitlines()[0]})", folder) from exc
-        # transformers fills missing weights with random ones and only warns: refuse instead.
-        bad = sorted(str(k) for k in info.get("missing_keys") or ())
-        bad += sorted(str(k) for k in info.get("mismatched_keys") or ())
-        if bad:
-            raise FormatError(f"incomplete {label} weights: {len(bad)} tensors missing or of the wrong "
-                              f"shape ({', '.join(bad[:3])})", folder)
+        model = load_complete_weights(Model, folder, label)
         try:
             processor = Processor.from_pretrained(folder)
         except (OSError, ValueError, TypeError, KeyError) as exc:

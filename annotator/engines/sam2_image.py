@@ -18,10 +18,8 @@ tests/test_sam2_image.py checks the logits and masks against the stock pipeline.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +29,7 @@ from annotator.engines.embedding_cache import DiskEmbeddingCache, Embedding
 from annotator.engines.factory import SAM2_IMAGE_MODELS
 from annotator.engines.sam import PromptableSegmenter, _mask_to_logits, _use_multimask, weights_tag
 from annotator.engines.segmenter import MaskResult, Prompt
-from annotator.errors import FormatError
+from annotator.engines.snapshots import check_config, load_complete_weights, quiet_transformers
 
 if TYPE_CHECKING:
     import torch
@@ -201,28 +199,10 @@ def load_sam2_snapshot(folder: Path) -> tuple[Sam2Model, Sam2Processor]:
     """``Sam2Model`` + ``Sam2Processor`` from a snapshot folder, with errors that name the folder."""
     from transformers import Sam2ImageProcessor, Sam2Model, Sam2Processor
 
-    config_file = folder / "config.json"
-    if not folder.is_dir():
-        raise FormatError("not a folder (a SAM 2.1 install is a Hugging Face snapshot folder)", folder)
-    try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    except FileNotFoundError as exc:
-        raise FormatError("config.json is missing (not a Hugging Face snapshot)", folder) from exc
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"config.json is not readable JSON ({exc})", config_file) from exc
-    if model_type not in ("sam2", "sam2_video"):
-        raise FormatError(f"config.json describes a {model_type!r} model, not SAM 2", config_file)
-    with _quiet_transformers():
-        try:
-            model, info = Sam2Model.from_pretrained(folder, output_loading_info=True)
-        except (OSError, ValueError, RuntimeError) as exc:
-            raise FormatError(f"cannot load SAM 2 weights ({str(exc).splitlines()[0]})", folder) from exc
-        # transformers fills missing weights with random ones and only warns: refuse instead.
-        bad = sorted(info.get("missing_keys") or ())
-        bad += sorted(str(k) for k in info.get("mismatched_keys") or ())
-        if bad:
-            raise FormatError(f"incomplete SAM 2 weights: {len(bad)} tensors missing or of the wrong "
-                              f"shape ({', '.join(bad[:3])})", folder)
+    check_config(folder, ("sam2", "sam2_video"), "SAM 2",
+                 "a SAM 2.1 install is a Hugging Face snapshot folder")
+    with quiet_transformers():
+        model = load_complete_weights(Sam2Model, folder, "SAM 2")
         try:
             processor = Sam2Processor.from_pretrained(folder)
         except (OSError, ValueError):
@@ -232,20 +212,3 @@ def load_sam2_snapshot(folder: Path) -> tuple[Sam2Model, Sam2Processor]:
             image_processor = Sam2ImageProcessor(size={"height": side, "width": side})
             processor = Sam2Processor(image_processor=image_processor)
     return model.eval(), processor
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No "loading weights" bars or model-type warnings on stderr (the CLI owns stderr)."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()

@@ -62,7 +62,6 @@ and unpruned sessions give the same logits.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import threading
 from collections.abc import Iterator
@@ -73,6 +72,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from annotator.engines import sam2_memory as mem
+from annotator.engines.snapshots import check_config, quiet_transformers
 from annotator.engines.tracker import FrameSource, TrackUpdate
 from annotator.errors import FormatError, FrameIndexError
 
@@ -387,21 +387,11 @@ def load_video_snapshot(folder: Path, family: str = "sam2") -> tuple[Any, Any]:
     from transformers import EdgeTamVideoModel, Sam2VideoModel
 
     folder = Path(folder)
-    config_file = folder / "config.json"
-    if not folder.is_dir():
-        raise FormatError("not a folder (SAM 2.1 and EdgeTAM installs are Hugging Face snapshot folders)",
-                          folder)
-    try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
-    except FileNotFoundError as exc:
-        raise FormatError("config.json is missing (not a Hugging Face snapshot)", folder) from exc
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"config.json is not readable JSON ({exc})", config_file) from exc
     accepted = _MODEL_TYPES[family]
-    if model_type not in accepted:
-        raise FormatError(f"config.json describes a {model_type!r} model, not {accepted[0]}", config_file)
+    check_config(folder, accepted, accepted[0],
+                 "SAM 2.1 and EdgeTAM installs are Hugging Face snapshot folders")
     model_cls = EdgeTamVideoModel if family == "edgetam" else Sam2VideoModel
-    with _quiet_transformers():
+    with quiet_transformers():
         try:
             model, info = model_cls.from_pretrained(folder, output_loading_info=True)
         except ImportError as exc:  # EdgeTAM's RepViT backbone comes from timm
@@ -435,20 +425,3 @@ def _load_processor(folder: Path, model: Any) -> Any:
         # Weights without a processor config: ImageNet mean/std and a square resize to the
         # model's input size are what every SAM 2 / EdgeTAM processor does.
         return video_processor_for(model.config.image_size)
-
-
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """No "loading weights" bars or model-type warnings on stderr (the CLI owns stderr)."""
-    from transformers.utils import logging as hf_logging
-
-    verbosity = hf_logging.get_verbosity()
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(verbosity)
-        if bars:
-            hf_logging.enable_progress_bar()

@@ -41,11 +41,10 @@ from annotator.formats.common import (
     Reporter,
     check_output_file,
     dumps,
-    frame_folders,
+    frame_image_folders,
     info_block,
     protected_paths,
     rle_json,
-    write_frame_images,
 )
 from annotator.formats.geometry import mask_to_polygons
 from annotator.formats.options import ExportOptions
@@ -82,22 +81,18 @@ def write_coco(videos: list[VideoEntry], categories: CategoryTable, out: str | P
             image_id += 1
             video.image_ids[frame] = image_id
     total_frames = image_id
-    targets = [out.parent / "images" / v.name for v in videos] if options.wants_frames(False) else []
-    with frame_folders(targets, bool(targets), protected) as frame_dirs:
-        for video, folder in zip(videos, frame_dirs):
-            write_frame_images(video.project, video.plan.frames, folder, video.names.image_name,
-                               options.jpeg_quality, reporter, f"frames of {video.name}")
-        with atomic_write(out, "w", encoding="utf-8") as f:
-            doc = JsonOut(f)
-            doc.field("info", info_block(description))
-            doc.field("licenses", [])
-            doc.field("categories", categories.entries)
-            doc.field("videos", [_video_entry(v) for v in videos])
-            doc.field("tracks", [t for v in videos for t in _track_entries(v)])
-            doc.array("images", (_image_json(v, frame) for v in videos for frame in v.plan.frames))
-            counter = _Counter()
-            doc.array("annotations", _annotations(videos, options, reporter, total_frames, counter, summary))
-            doc.close()
+    with frame_image_folders(videos, out.parent / "images", options, reporter, protected) as targets, \
+            atomic_write(out, "w", encoding="utf-8") as f:
+        doc = JsonOut(f)
+        doc.field("info", info_block(description))
+        doc.field("licenses", [])
+        doc.field("categories", categories.entries)
+        doc.field("videos", [_video_entry(v) for v in videos])
+        doc.field("tracks", [t for v in videos for t in _track_entries(v)])
+        doc.array("images", (_image_json(v, frame) for v in videos for frame in v.plan.frames))
+        counter = _Counter()
+        doc.array("annotations", _annotations(videos, options, reporter, total_frames, counter, summary))
+        doc.close()
     summary.frames = total_frames
     summary.annotations = counter.annotations
     summary.objects = sum(len(v.plan.object_ids) for v in videos)

@@ -18,10 +18,10 @@ from annotator.formats.common import (
 from annotator.formats.importing import (
     ObjectGroup,
     PendingMask,
-    assign_object_ids,
     checked_rles,
     choose_video,
     clean_score,
+    fill_project,
     is_int,
     parse_categories,
     require_dict,
@@ -50,22 +50,11 @@ def import_coco_file(path: str | Path, source_path: str | Path, project_path: st
         reporter.check()
         summary = ImportSummary("coco", str(path), str(project_path))
         with ProjectBuilder(project_path, source) as builder:
-            for cid in sorted(categories):
-                builder.category(categories[cid]["name"])
             ordered = list(groups.values())
-            ids = assign_object_ids(ordered)
-            for group in ordered:
-                cat = categories[group.category_id]["name"] if group.category_id in categories else None
-                builder.add_object(ids[group.key], group.name, cat, group.color, group.attributes)
-                if len(group.categories_seen) > 1:
-                    summary.warnings.append(
-                        f"object {ids[group.key]} ({group.first_where}) has annotations of "
-                        f"{len(group.categories_seen)} categories; it keeps the first")
-            for k, (item, rle) in enumerate(zip(pending, rles)):
-                builder.add_mask(ids[item.key], item.frame, rle, item.score)
-                if k % 512 == 0:
-                    reporter(k, len(pending), "writing masks")
-            builder.flush()
+            ids = fill_project(builder, categories, ordered, pending, rles, reporter)
+            summary.warnings += [f"object {ids[group.key]} ({group.first_where}) has annotations of "
+                                 f"{len(group.categories_seen)} categories; it keeps the first"
+                                 for group in ordered if len(group.categories_seen) > 1]
             builder.project.set_frame_attributes_many(
                 (ids[item.key], item.frame, item.attributes) for item in pending if item.attributes)
             summary.frames = len(builder.frames)

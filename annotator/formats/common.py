@@ -3,7 +3,8 @@ JSON writer, reading input files, matching file names to frames, and building a 
 
 Output safety: a file output is written through ``core.atomic.atomic_write`` (temp + rename);
 a folder output (DAVIS, MOT, YOLO) is written into a hidden temp folder beside the target and
-renamed into place at the end (``atomic_folder``). On any error, nothing new is left behind.
+renamed into place at the end (``atomic_folder``: the checks of what it may replace, around
+``core.atomic.atomic_dir``). On any error, nothing new is left behind.
 An import builds its project under a hidden temp name and renames it at the end
 (``ProjectBuilder``), so a bad file never leaves a half-filled project.
 """
@@ -14,8 +15,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from annotator.core.atomic import ensure_dir
+from annotator.core.atomic import atomic_dir, ensure_dir
 from annotator.errors import CancelledError, FormatError, OutputError
 
 ProgressFn = Callable[[int, "int | None", str], None]
@@ -69,8 +68,19 @@ class Reporter:
 
 
 # --- results --------------------------------------------------------------------------------------
+class _Summary:
+    """``to_json`` for the summaries below (dataclasses with a ``seconds`` field)."""
+
+    seconds: float
+
+    def to_json(self) -> dict[str, Any]:
+        doc = asdict(self)  # type: ignore[call-overload]
+        doc["seconds"] = round(self.seconds, 3)
+        return doc
+
+
 @dataclass
-class ExportSummary:
+class ExportSummary(_Summary):
     format: str
     path: str
     videos: int = 0
@@ -83,14 +93,9 @@ class ExportSummary:
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["seconds"] = round(self.seconds, 3)
-        return doc
-
 
 @dataclass
-class ImportSummary:
+class ImportSummary(_Summary):
     format: str
     path: str
     project: str
@@ -101,13 +106,14 @@ class ImportSummary:
     seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
-        doc = asdict(self)
-        doc["seconds"] = round(self.seconds, 3)
-        return doc
-
 
 # --- frame naming ---------------------------------------------------------------------------------
+def video_stem(path: str | Path) -> str:
+    """A video's name in output folders and file lists: a frame folder's name, a video file's stem."""
+    path = Path(path)
+    return path.name if path.is_dir() else path.stem
+
+
 class FrameNames:
     """File names of a project's frames, following the CLI contract.
 
@@ -119,7 +125,7 @@ class FrameNames:
     def __init__(self, video_path: str | Path, frame_count: int) -> None:
         path = Path(video_path)
         self.frame_count = int(frame_count)
-        self.video_stem = path.name if path.is_dir() else path.stem
+        self.video_stem = video_stem(path)
         self._files: list[str] | None = None
         if path.is_dir():
             from annotator.core.video_images import list_images
@@ -150,6 +156,7 @@ class FrameMatcher:
 
     def __init__(self, source: Any) -> None:
         self.frame_count = int(source.frame_count)
+        self._source_name = Path(source.path).name
         self._by_name: dict[str, int] = {}
         self._by_stem: dict[str, int] = {}
         named = source.source_name(0) is not None if self.frame_count else False
@@ -176,6 +183,14 @@ class FrameMatcher:
                 return value
         return None
 
+    def file_frame(self, file: Path) -> int:
+        """The frame a per-frame file (mask PNG, label txt) names; FormatError naming the file if none."""
+        frame = self.index(file.name)
+        if frame is None:
+            raise FormatError(f"{file.name} names no frame of {self._source_name} "
+                              f"({self.frame_count} frames)", file)
+        return frame
+
 
 # --- atomic outputs -------------------------------------------------------------------------------
 @contextlib.contextmanager
@@ -189,7 +204,7 @@ def atomic_folder(target: str | Path, ours: Callable[[Path], bool] | None = None
     project, its video).
     """
     target = Path(target)
-    parent = ensure_dir(target.parent if str(target.parent) else Path("."))
+    ensure_dir(target.parent if str(target.parent) else Path("."))
     if target.exists() and not target.is_dir():
         raise OutputError("exists and is not a folder", target)
     resolved = target.resolve()
@@ -202,72 +217,29 @@ def atomic_folder(target: str | Path, ours: Callable[[Path], bool] | None = None
         if foreign:
             raise OutputError(f"exists and holds other files ({', '.join(sorted(foreign)[:3])}"
                               f"{', ...' if len(foreign) > 3 else ''}); choose a new or empty folder", target)
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    except OSError as exc:
-        raise OutputError(f"cannot write here ({exc.strerror or exc})", target) from exc
-    try:
+    with atomic_dir(target) as tmp:
         yield tmp
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=parent))
-            os.rmdir(old)
-            os.replace(target, old)
-        try:
-            os.replace(tmp, target)
-        except OSError:
-            if old is not None:
-                os.replace(old, target)
-            raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise OutputError(f"cannot write ({exc.strerror or exc})", target) from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @contextlib.contextmanager
-def frame_folders(targets: list[Path], enabled: bool = True,
-                  protected: Iterable[str | Path] = ()) -> Iterator[list[Path]]:
-    """Temp folders for several ``atomic_folder`` targets of frame images at once (none when not
-    ``enabled``); they all appear on success and none does on failure."""
+def frame_image_folders(videos: list[Any], root: Path, options: Any, reporter: Reporter,
+                        protected: Iterable[str | Path] = ()) -> Iterator[list[Path]]:
+    """When ``options`` want frames (not by default), write every video's frames into
+    ``root/<video name>/``, each an ``atomic_folder``: they all appear when the ``with`` block
+    succeeds and none does on failure. Yields those folders (none when no frames are written)."""
+    targets = [root / v.name for v in videos] if options.wants_frames(False) else []
     with contextlib.ExitStack() as stack:
-        yield [stack.enter_context(atomic_folder(t, is_image_file, protected)) for t in targets] \
-            if enabled else []
+        folders = [stack.enter_context(atomic_folder(t, is_image_file, protected)) for t in targets]
+        for video, folder in zip(videos, folders):
+            write_frame_images(video.project, video.plan.frames, folder, video.names.image_name,
+                               options.jpeg_quality, reporter, f"frames of {video.name}")
+        yield targets
 
 
 def is_image_file(entry: Path) -> bool:
     from annotator.core.imageio import IMAGE_EXTENSIONS
 
     return entry.is_file() and entry.suffix.lower() in IMAGE_EXTENSIONS
-
-
-@contextlib.contextmanager
-def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
-    """A temp *path* beside ``target`` for writers that open files themselves (PyAV); renamed
-    into place on success, removed on failure."""
-    target = Path(target)
-    parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise OutputError(f"folder {parent} does not exist or is not a folder", target)
-    try:
-        fd, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=suffix or target.suffix, dir=parent)
-    except OSError as exc:
-        raise OutputError(f"cannot write here ({exc.strerror or exc})", target) from exc
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    except OSError as exc:
-        _unlink(tmp)
-        raise OutputError(f"cannot write ({exc.strerror or exc})", target) from exc
-    except BaseException:
-        _unlink(tmp)
-        raise
 
 
 def check_output_file(path: str | Path, protected: Iterable[str | Path] = ()) -> Path:

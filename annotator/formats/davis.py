@@ -39,8 +39,9 @@ from annotator.formats.common import (
     load_json,
     open_source,
     protected_paths,
+    video_stem,
 )
-from annotator.formats.importing import valid_id
+from annotator.formats.importing import str_or_none, valid_id
 from annotator.formats.options import ExportOptions
 from annotator.formats.selection import CategoryTable, opened_projects, prepare_videos
 
@@ -94,7 +95,7 @@ def import_davis(path: str | Path, source: str | Path, project_path: str | Path,
     started = time.perf_counter()
     reporter = Reporter(progress, cancel)
     with open_source(source) as src:
-        folder = _sequence_folder(Path(path), video or _source_stem(src))
+        folder = _sequence_folder(Path(path), video or video_stem(src.path))
         files = sorted(folder.glob("*.png"))
         if not files:
             raise FormatError("no PNG masks in this folder", folder)
@@ -104,10 +105,7 @@ def import_davis(path: str | Path, source: str | Path, project_path: str | Path,
         frames_of: list[tuple[Path, int]] = []
         taken: dict[int, Path] = {}
         for file in files:
-            frame = matcher.index(file.name)
-            if frame is None:
-                raise FormatError(f"{file.name} names no frame of {Path(src.path).name} "
-                                  f"({src.frame_count} frames)", file)
+            frame = matcher.file_frame(file)
             if frame in taken:
                 raise FormatError(f"{file.name} and {taken[frame].name} both name frame {frame}", file)
             taken[frame] = file
@@ -139,11 +137,6 @@ def import_davis(path: str | Path, source: str | Path, project_path: str | Path,
 def _ours(entry: Path) -> bool:
     """What a DAVIS export writes into its sequence folder."""
     return entry.is_file() and (entry.suffix.lower() == ".png" or entry.name == IDS_FILE)
-
-
-def _source_stem(src: Any) -> str:
-    p = Path(src.path)
-    return p.name if p.is_dir() else p.stem
 
 
 def _sequence_folder(path: Path, name: str) -> Path:
@@ -182,9 +175,8 @@ def _read_ids(path: Path) -> tuple[dict[int, dict], list[str]]:
         if not valid_id(oid) or oid in used:
             raise FormatError(f"objects[{key!r}]: object_id must be a unique positive integer", path)
         used.add(oid)
-        out[int(key)] = {"object_id": oid,
-                         "name": info.get("name") if isinstance(info.get("name"), str) else None,
-                         "category": info.get("category") if isinstance(info.get("category"), str) else None}
+        out[int(key)] = {"object_id": oid, "name": str_or_none(info.get("name")),
+                         "category": str_or_none(info.get("category"))}
     names = doc.get("categories", [])
     categories = [n for n in names if isinstance(n, str) and n.strip()] if isinstance(names, list) else []
     return out, categories

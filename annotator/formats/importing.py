@@ -1,6 +1,6 @@
 """Pieces the importers share: checked access to parsed JSON, category lists, choosing one video
-of a multi-video file, turning segmentations into proven-safe RLEs in batches, and assigning
-object ids.
+of a multi-video file, turning segmentations into proven-safe RLEs in batches, assigning
+object ids and filling the new project with them.
 
 Every problem is a FormatError whose message names the file and the entry
 ("annotations.json: annotations[17]: segmentation size [480, 640] does not match the image
@@ -181,6 +181,29 @@ def assign_object_ids(groups: Sequence[ObjectGroup]) -> dict[Any, int]:
             ids[group.key] = next_id
             used.add(next_id)
     return ids
+
+
+def fill_project(builder: Any, categories: dict[int, dict[str, str]], groups: Sequence[ObjectGroup],
+                 pending: Sequence[PendingMask], rles: Sequence[dict], reporter: Any) -> dict[Any, int]:
+    """Fill a ``common.ProjectBuilder`` from parsed COCO-style entries: the categories (by id), one
+    object per group (ids from ``assign_object_ids``), then every mask. Returns group key -> object id."""
+    for cid in sorted(categories):
+        builder.category(categories[cid]["name"])
+    ids = assign_object_ids(groups)
+    for group in groups:
+        category = categories[group.category_id]["name"] if group.category_id in categories else None
+        builder.add_object(ids[group.key], group.name, category, group.color, group.attributes)
+    for k, (item, rle) in enumerate(zip(pending, rles)):
+        builder.add_mask(ids[item.key], item.frame, rle, item.score)
+        if k % 512 == 0:
+            reporter(k, len(pending), "writing masks")
+    builder.flush()
+    return ids
+
+
+def str_or_none(value: Any) -> str | None:
+    """A name or category read from a file: kept when it is a string, else None."""
+    return value if isinstance(value, str) else None
 
 
 def clean_score(value: Any) -> float | None:

@@ -46,10 +46,11 @@ from annotator.formats.common import (
     open_source,
     protected_paths,
     read_text_lines,
+    video_stem,
     write_frame_images,
 )
 from annotator.formats.geometry import box_to_rle
-from annotator.formats.importing import MAX_ID, clean_score, valid_id
+from annotator.formats.importing import MAX_ID, clean_score, str_or_none, valid_id
 from annotator.formats.options import ExportOptions
 from annotator.formats.selection import (
     CategoryTable,
@@ -229,8 +230,7 @@ def _import(path: str | Path, source: str | Path, project_path: str | Path, vide
     started = time.perf_counter()
     fmt = "mots" if masks else "mot"
     with open_source(source) as src:
-        stem = Path(src.path).name if Path(src.path).is_dir() else Path(src.path).stem
-        gt = _find_gt(Path(path), video or stem)
+        gt = _find_gt(Path(path), video or video_stem(src.path))
         lines = read_text_lines(gt)
         mapping = _read_ids(gt.parent.parent / IDS_FILE if gt.parent.name == "gt" else gt.with_name(IDS_FILE))
         rows = _parse_mots(lines, gt, src) if masks else _parse_mot(lines, gt, src)
@@ -273,15 +273,11 @@ def _read_ids(path: Path) -> dict[str, Any]:
         if not (key.isascii() and key.isdigit() and valid_id(oid)) or oid in used:
             raise FormatError(f"objects[{key!r}]: expected a track id with a unique positive object_id", path)
         used.add(oid)
-        objects[int(key)] = {"object_id": oid, "name": _str_or_none(info.get("name")),
-                             "category": _str_or_none(info.get("category"))}
+        objects[int(key)] = {"object_id": oid, "name": str_or_none(info.get("name")),
+                             "category": str_or_none(info.get("category"))}
     categories = {int(k): v for k, v in (doc.get("categories") or {}).items()
                   if isinstance(k, str) and k.isascii() and k.isdigit() and isinstance(v, str) and v.strip()}
     return {"objects": objects, "categories": categories}
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
 
 
 def _parse_mot(lines: list[str], gt: Path, src: Any) -> list[tuple]:

@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 
 from annotator.core import masks as rle_ops
+from annotator.core.atomic import atomic_path
 from annotator.errors import OutputError
 from annotator.formats.common import (
     ExportSummary,
     ProgressFn,
     Reporter,
-    atomic_path,
     check_output_file,
     locate_source,
     protected_paths,

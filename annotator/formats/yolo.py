@@ -46,10 +46,11 @@ from annotator.formats.common import (
     open_source,
     protected_paths,
     read_text_lines,
+    video_stem,
     write_frame_images,
 )
 from annotator.formats.geometry import mask_to_rings, merge_rings, polygon_mask
-from annotator.formats.importing import valid_id
+from annotator.formats.importing import str_or_none, valid_id
 from annotator.formats.options import ExportOptions
 from annotator.formats.selection import CategoryTable, opened_projects, prepare_videos
 
@@ -135,8 +136,7 @@ def import_yolo(path: str | Path, source: str | Path, project_path: str | Path, 
     if not root.is_dir():
         raise FormatError("expected a YOLO dataset folder (data.yaml, labels/)", root)
     with open_source(source) as src:
-        stem = Path(src.path).name if Path(src.path).is_dir() else Path(src.path).stem
-        label_dir = _label_folder(root, video or stem)
+        label_dir = _label_folder(root, video or video_stem(src.path))
         names = _read_names(root / "data.yaml") if (root / "data.yaml").is_file() else {}
         tracks = _read_tracks(root / TRACKS_FILE)
         matcher = FrameMatcher(src)
@@ -149,10 +149,7 @@ def import_yolo(path: str | Path, source: str | Path, project_path: str | Path, 
             created: dict[Any, int] = {}
             next_id = max((int(k) for k in tracks.get("objects", {})), default=0) + 1
             for done, file in enumerate(files, start=1):
-                frame = matcher.index(file.name)
-                if frame is None:
-                    raise FormatError(f"{file.name} names no frame of {Path(src.path).name} "
-                                      f"({src.frame_count} frames)", file)
+                frame = matcher.file_frame(file)
                 line_ids = tracks.get("lines", {}).get(file.stem)
                 entries = [ln for ln in read_text_lines(file) if ln.strip()]
                 if line_ids is not None and len(line_ids) != len(entries):
@@ -237,8 +234,7 @@ def _read_tracks(path: Path) -> dict[str, Any]:
     for key, info in doc.get("objects", {}).items():
         if not (key.isascii() and key.isdigit()) or not valid_id(int(key)) or not isinstance(info, dict):
             raise FormatError(f"objects[{key!r}]: expected a positive object id", path)
-        objects[key] = {"name": info.get("name") if isinstance(info.get("name"), str) else None,
-                        "category": info.get("category") if isinstance(info.get("category"), str) else None}
+        objects[key] = {"name": str_or_none(info.get("name")), "category": str_or_none(info.get("category"))}
     lines = {}
     for stem, ids in doc.get("lines", {}).items():
         if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0

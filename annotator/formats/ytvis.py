@@ -47,26 +47,26 @@ from annotator.formats.common import (
     Reporter,
     check_output_file,
     dumps,
-    frame_folders,
+    frame_image_folders,
     info_block,
     load_json,
     open_source,
     protected_paths,
     rle_json,
-    write_frame_images,
     write_item,
 )
 from annotator.formats.importing import (
     ObjectGroup,
     PendingMask,
-    assign_object_ids,
     checked_rles,
     choose_video,
     clean_score,
+    fill_project,
     is_int,
     parse_categories,
     require_dict,
     require_list,
+    str_or_none,
 )
 from annotator.formats.options import ExportOptions
 from annotator.formats.selection import (
@@ -98,28 +98,24 @@ def write_ytvis(videos: list[VideoEntry], categories: CategoryTable, out: str | 
                             categories=len(categories.entries))
     total_tracks = sum(len(v.plan.objects_with_content()) for v in videos)
     counter = [0]
-    targets = [out.parent / "JPEGImages" / v.name for v in videos] if options.wants_frames(False) else []
-    with frame_folders(targets, bool(targets), protected) as frame_dirs:
-        for video, folder in zip(videos, frame_dirs):
-            write_frame_images(video.project, video.plan.frames, folder, video.names.image_name,
-                               options.jpeg_quality, reporter, f"frames of {video.name}")
-        with atomic_write(out, "w", encoding="utf-8") as f:
-            tracks = _tracks(videos, options, reporter, total_tracks, counter)
-            if options.results:
-                f.write("[")
-                for k, item in enumerate(tracks):
-                    if k:
-                        f.write(",")
-                    write_item(f.write, item)
-                f.write("]\n")
-            else:
-                doc = JsonOut(f)
-                doc.field("info", info_block(description))
-                doc.field("licenses", [])
-                doc.field("categories", categories.entries)
-                doc.array("videos", (_video_json(v) for v in videos))
-                doc.array("annotations", tracks)
-                doc.close()
+    with frame_image_folders(videos, out.parent / "JPEGImages", options, reporter, protected) as targets, \
+            atomic_write(out, "w", encoding="utf-8") as f:
+        tracks = _tracks(videos, options, reporter, total_tracks, counter)
+        if options.results:
+            f.write("[")
+            for k, item in enumerate(tracks):
+                if k:
+                    f.write(",")
+                write_item(f.write, item)
+            f.write("]\n")
+        else:
+            doc = JsonOut(f)
+            doc.field("info", info_block(description))
+            doc.field("licenses", [])
+            doc.field("categories", categories.entries)
+            doc.array("videos", (_video_json(v) for v in videos))
+            doc.array("annotations", tracks)
+            doc.close()
     summary.frames = sum(len(v.plan.frames) for v in videos)
     summary.annotations = counter[0]
     summary.objects = total_tracks
@@ -213,19 +209,9 @@ def import_ytvis(path: str | Path, source: str | Path, project_path: str | Path,
         rles = checked_rles(pending, src.height, src.width, path, reporter)
         summary = ImportSummary("ytvis", str(path), str(project_path))
         with ProjectBuilder(project_path, src) as builder:
-            for cid in sorted(categories):
-                builder.category(categories[cid]["name"])
-            ordered = list(groups.values())
-            ids = assign_object_ids(ordered)
-            for group in ordered:
-                builder.add_object(ids[group.key], group.name, categories[group.category_id]["name"])
-            for k, (item, rle) in enumerate(zip(pending, rles)):
-                builder.add_mask(ids[item.key], item.frame, rle, item.score)
-                if k % 512 == 0:
-                    reporter(k, len(pending), "writing masks")
-            builder.flush()
+            fill_project(builder, categories, list(groups.values()), pending, rles, reporter)
             summary.frames, summary.masks = len(builder.frames), builder.masks
-            summary.objects, summary.categories = len(ordered), len(categories)
+            summary.objects, summary.categories = len(groups), len(categories)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -283,7 +269,7 @@ def _read_ground_truth(doc: dict, video: str | None, src: Any,
                               f"file name), got {got}", path)
         group = ObjectGroup(("track", aid), cid, where)
         group.object_id = ann.get("object_id", aid)
-        group.name = ann.get("name") if isinstance(ann.get("name"), str) else None
+        group.name = str_or_none(ann.get("name"))
         groups[group.key] = group
         for k, seg in enumerate(segs):
             if seg is not None:

@@ -43,8 +43,9 @@ from PySide6.QtWidgets import (
 from annotator.core.jobs import Job, JobState, Progress, Workers
 from annotator.engines import weights
 from annotator.gui import style
+from annotator.gui.icons import icon
 from annotator.gui.jobs import SessionBridge
-from annotator.gui.widgets_common import SectionHeader, app_settings, format_bytes, line_icon
+from annotator.gui.widgets_common import SectionHeader, app_settings, format_bytes
 from annotator.session import Session
 
 AUTO = "auto"
@@ -143,11 +144,11 @@ class ModelsDialog(QDialog):
 
         actions = QHBoxLayout()
         actions.setSpacing(6)
-        self.download_button = QPushButton(line_icon("download"), " Download")
+        self.download_button = QPushButton(icon("download"), " Download")
         self.download_button.setObjectName("primary")
-        self.verify_button = QPushButton(line_icon("review"), " Verify")
+        self.verify_button = QPushButton(icon("review"), " Verify")
         self.verify_button.setToolTip("Hash the installed files and compare them with the known checksums")
-        self.delete_button = QPushButton(line_icon("trash"), " Delete")
+        self.delete_button = QPushButton(icon("trash"), " Delete")
         self.download_button.clicked.connect(self.download_selected)
         self.verify_button.clicked.connect(self.verify_selected)
         self.delete_button.clicked.connect(self.delete_selected)
@@ -163,7 +164,7 @@ class ModelsDialog(QDialog):
         self.progress_text = QLabel()
         self.progress_text.setObjectName("hint")
         actions.addWidget(self.progress_text)
-        self.cancel_button = QPushButton(line_icon("stop"), " Cancel")
+        self.cancel_button = QPushButton(icon("stop"), " Cancel")
         self.cancel_button.setToolTip("Stop the download; the part already fetched is kept for next time")
         self.cancel_button.clicked.connect(self.cancel_download)
         self.cancel_button.hide()

@@ -35,7 +35,7 @@ from PySide6.QtWidgets import (
 
 from annotator.core.project import ObjectInfo
 from annotator.gui import style
-from annotator.gui.widgets_common import line_icon, swatch_icon
+from annotator.gui.icons import icon, swatch_icon
 
 COL_VISIBLE, COL_ID, COL_NAME, COL_CLASS, COL_FRAMES = range(5)
 ID_ROLE = Qt.ItemDataRole.UserRole
@@ -145,7 +145,7 @@ class ObjectList(QTreeWidget):
         item = QTreeWidgetItem()
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
         item.setData(COL_ID, ID_ROLE, info.id)
-        item.setIcon(COL_VISIBLE, line_icon("eye_off" if info.hidden else "eye"))
+        item.setIcon(COL_VISIBLE, icon("eye_off" if info.hidden else "eye"))
         item.setToolTip(COL_VISIBLE, "Show" if info.hidden else "Hide")
         item.setIcon(COL_ID, swatch_icon(info.color, hidden=info.hidden))
         item.setText(COL_ID, str(info.id))

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from annotator.core.project import ObjectInfo
 from annotator.errors import AnnotatorError
 from annotator.gui import style
+from annotator.gui.icons import icon, swatch_icon
 from annotator.gui.jobs import SessionBridge
 from annotator.gui.object_dialogs import (
     COL_CLASS,
@@ -57,8 +58,6 @@ from annotator.gui.widgets_common import (
     SectionHeader,
     app_settings,
     check_box,
-    line_icon,
-    swatch_icon,
     tool_button,
 )
 
@@ -110,7 +109,7 @@ class ObjectsPanel(QWidget):
 
         tools = QHBoxLayout()
         tools.setSpacing(2)
-        self.add_button = QPushButton(line_icon("plus"), " Add")
+        self.add_button = QPushButton(icon("plus"), " Add")
         self.add_button.setToolTip("Add an object (N); the next click on the frame segments it")
         self.add_button.setFocusPolicy(Qt.FocusPolicy.TabFocus)
         self.add_button.clicked.connect(self.add_object)
@@ -172,11 +171,11 @@ class ObjectsPanel(QWidget):
         layout.addWidget(SectionHeader("Review"))
         review = QHBoxLayout()
         review.setSpacing(6)
-        self.unreviewed_button = QPushButton(line_icon("review"), " Next unreviewed")
+        self.unreviewed_button = QPushButton(icon("review"), " Next unreviewed")
         self.unreviewed_button.setToolTip("Jump to the object's next frame with a mask that is not reviewed "
                                           "(Shift+U)")
         self.unreviewed_button.clicked.connect(self.next_unreviewed)
-        self.weak_button = QPushButton(line_icon("weak"), " Next weak")
+        self.weak_button = QPushButton(icon("weak"), " Next weak")
         self.weak_button.setToolTip("Jump to the object's next tracked frame with a confidence below the "
                                     "threshold (W)")
         self.weak_button.clicked.connect(self.next_weak_frame)
@@ -483,7 +482,7 @@ class ObjectsPanel(QWidget):
         item = self.tree.itemAt(pos)
         if item is None:
             menu = QMenu(self)
-            menu.addAction(line_icon("plus"), "Add object", self.add_object)
+            menu.addAction(icon("plus"), "Add object", self.add_object)
             menu.popup(self.tree.viewport().mapToGlobal(pos))
             return
         self.tree.setCurrentItem(item)
@@ -493,17 +492,17 @@ class ObjectsPanel(QWidget):
         menu.addAction("Rename", lambda: self.tree.editItem(item, COL_NAME))
         menu.addAction("Set class…", lambda: self.tree.editItem(item, COL_CLASS))
         menu.addAction(swatch_icon(info.color), "Colour…", lambda: self.choose_color(oid))
-        menu.addAction(line_icon("eye" if info.hidden else "eye_off"), "Show" if info.hidden else "Hide",
+        menu.addAction(icon("eye" if info.hidden else "eye_off"), "Show" if info.hidden else "Hide",
                        lambda: self.set_hidden(oid, not info.hidden))
         menu.addSeparator()
-        menu.addAction(line_icon("merge"), "Merge…", self.merge)
-        menu.addAction(line_icon("split"), f"Split from frame {self.session.current_frame}…", self.split)
-        menu.addAction(line_icon("swap"), "Swap identities…", self.swap)
+        menu.addAction(icon("merge"), "Merge…", self.merge)
+        menu.addAction(icon("split"), f"Split from frame {self.session.current_frame}…", self.split)
+        menu.addAction(icon("swap"), "Swap identities…", self.swap)
         menu.addSeparator()
         for action in self.range_menu.actions():
             menu.addAction(action)
         menu.addSeparator()
-        menu.addAction(line_icon("trash"), "Delete…", self.delete_current)
+        menu.addAction(icon("trash"), "Delete…", self.delete_current)
         menu.popup(self.tree.viewport().mapToGlobal(pos))
 
     # --- this frame ----------------------------------------------------------------------------------

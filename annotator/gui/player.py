@@ -27,8 +27,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from annotator.gui.icons import icon
 from annotator.gui.jobs import SessionBridge
-from annotator.gui.widgets_common import line_icon, tool_button
+from annotator.gui.widgets_common import tool_button
 
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
@@ -328,5 +329,5 @@ class TransportBar(QFrame):
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
 
     def set_playing(self, playing: bool) -> None:
-        self.play.setIcon(line_icon("pause" if playing else "play"))
+        self.play.setIcon(icon("pause" if playing else "play"))
         self.play.setToolTip("Pause (Space)" if playing else "Play (Space)")

@@ -9,6 +9,7 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
 from annotator.core import masks as rle_ops
+from tests.session_helpers import iou as iou  # the GUI tests import it from here
 
 TIMEOUT_MS = 60_000  # generous: CI runs on 2 shared cores
 
@@ -66,8 +67,3 @@ def inner_point(mask: np.ndarray) -> tuple[int, int]:
     distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
     y, x = np.unravel_index(int(np.argmax(distance)), distance.shape)
     return int(x), int(y)
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0

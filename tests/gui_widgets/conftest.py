@@ -7,9 +7,6 @@ an ini file under tmp_path, and a test that leaves a repeating QTimer of ours ru
 
 from __future__ import annotations
 
-import shutil
-import traceback
-import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,66 +14,20 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from PySide6.QtCore import QSettings, QTimer
-
-from annotator.gui.style import apply_style
-
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE = REPO / "resources" / "sample.mp4"
-
-
-@pytest.fixture(autouse=True)
-def isolated_settings(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "qsettings"
-    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
-    yield folder
-
-
-@pytest.fixture(autouse=True)
-def _no_dangling_qtimers(monkeypatch: pytest.MonkeyPatch, qapp: object) -> Iterator[None]:
-    """Fail a test that leaves a repeating QTimer started by annotator code running."""
-    started: list[tuple[weakref.ref, str]] = []
-    original = QTimer.start
-
-    def start(self: QTimer, *args: object) -> None:
-        stack = traceback.format_stack(limit=14)
-        if any("/annotator/" in line and "/tests/" not in line for line in stack):
-            started.append((weakref.ref(self), "".join(stack)))
-        original(self, *args)
-
-    monkeypatch.setattr(QTimer, "start", start)
-    yield
-    leaks = []
-    for ref, stack in started:
-        timer = ref()
-        try:
-            if timer is not None and timer.isActive() and not timer.isSingleShot():
-                leaks.append(stack)
-        except RuntimeError:
-            continue
-    if leaks:
-        pytest.fail("QTimer(s) left running, started at:\n" + "\n---\n".join(leaks))
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _styled_app(qapp: object) -> None:
-    apply_style(qapp)  # type: ignore[arg-type]
+# Shared fixtures (autouse ones included) take effect here by being names in this conftest.
+from tests.qt_fixtures import (  # noqa: F401
+    _no_dangling_qtimers,
+    _styled_app,
+    bridge,
+    isolated_settings,
+    load_sample_gt,
+    sample_copy,
+    show_factory,
+)
 
 
 @pytest.fixture
-def sample_copy(tmp_path: Path) -> Path:
-    if not SAMPLE.exists():
-        pytest.skip("resources/sample.mp4 missing; run `make sample`")
-    folder = tmp_path / "videos"
-    folder.mkdir(exist_ok=True)
-    target = folder / "sample.mp4"
-    shutil.copy(SAMPLE, target)
-    return target
-
-
-@pytest.fixture
-def session(sample_copy: Path) -> Iterator[object]:
+def session(sample_copy: Path) -> Iterator[object]:  # noqa: F811 (the imported fixture, by name)
     """A real Session on the sample copy with the classical segmenter and tracker."""
     from annotator.session import Session
 
@@ -87,25 +38,15 @@ def session(sample_copy: Path) -> Iterator[object]:
 
 
 @pytest.fixture
-def bridge(session: object, qtbot: object) -> Iterator[object]:
-    from annotator.gui.jobs import SessionBridge
-
-    b = SessionBridge(session)  # type: ignore[arg-type]
-    yield b
-    b.detach()
-
-
-@pytest.fixture
 def show(qtbot: object) -> Callable[..., object]:
     """show(widget, w, h): register with qtbot, size, show and wait until exposed."""
-    def factory(widget: object, width: int = 900, height: int = 260) -> object:
-        qtbot.addWidget(widget)  # type: ignore[attr-defined]
-        widget.resize(width, height)  # type: ignore[attr-defined]
-        widget.show()  # type: ignore[attr-defined]
-        qtbot.waitExposed(widget)  # type: ignore[attr-defined]
-        return widget
+    return show_factory(qtbot, 900, 260)
 
-    return factory
+
+@pytest.fixture(scope="module")
+def gt() -> dict:
+    """resources/sample_gt.json, read once a module."""
+    return load_sample_gt()
 
 
 class Mouse:

@@ -3,9 +3,6 @@ dialogs of merge/split/swap and the range edits, per-frame attributes and review
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QColor
@@ -14,16 +11,6 @@ from PySide6.QtWidgets import QApplication, QColorDialog, QComboBox, QLineEdit, 
 from annotator.core import masks as rle_ops
 from annotator.gui.object_dialogs import COL_CLASS, COL_NAME, COL_VISIBLE
 from annotator.gui.objects_panel import ObjectsPanel
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def gt() -> dict:
-    path = REPO / "resources" / "sample_gt.json"
-    if not path.exists():
-        pytest.skip("resources/sample_gt.json missing")
-    return json.loads(path.read_text())
 
 
 def mask(gt: dict, oid: int, frame: int):

@@ -3,7 +3,6 @@ Shift+drag selects a range, and a 10,000-frame video with ten objects stays chea
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -14,16 +13,6 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from annotator.core import masks as rle_ops
 from annotator.gui.timeline import TimelineWidget
 from annotator.gui.timeline_lanes import EMPTY, NONE, PRESENT
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def gt() -> dict:
-    path = REPO / "resources" / "sample_gt.json"
-    if not path.exists():
-        pytest.skip("resources/sample_gt.json missing")
-    return json.loads(path.read_text())
 
 
 def gt_rle(gt: dict, oid: int, frame: int) -> dict:
