@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 EXTRAS ?= dev,ray
 
-.PHONY: run test lint setup sample bench docs-screenshots clean
+.PHONY: run test lint setup sample docs-screenshots clean
 
 setup: $(STAMP)
 
@@ -20,13 +20,17 @@ run: setup
 	$(PY) -m annotator resources/sample.mp4
 
 lint: setup
-	$(VENV)/bin/ruff check annotator tests bench packaging resources
+	$(VENV)/bin/ruff check annotator tests bench packaging resources docs
 
 test: setup lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q
 
 sample: setup
 	$(PY) resources/make_sample.py
+
+# The user guide's screenshots (docs/images), made by driving the real window offscreen.
+docs-screenshots: setup
+	QT_QPA_PLATFORM=offscreen $(PY) docs/make_screenshots.py
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .ruff_cache
