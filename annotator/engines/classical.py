@@ -2,12 +2,14 @@
 
 GrabCut relative with the spatial reasoning GrabCut lacks when the user gives clicks, not a box:
 
-1. ``prepare`` works at a reduced resolution (long side 480), over-segments the frame into
-   about 1,500 regions and builds their adjacency graph (graphcut.py), about 0.2 s a frame.
-2. ``predict`` labels the regions by minimising a graph-cut energy (solved exactly enough by
-   a primal-dual method on its tight convex relaxation):
-   - colour: Lab-histogram likelihoods of foreground and background, learned from the previous
-     mask (or, on the first click, from the geodesic guess below);
+1. ``prepare`` works at a reduced resolution (long side 480), over-segments the frame three
+   times (about 750, 1,500 and 3,000 regions) and builds each one's adjacency graph
+   (graphcut.py), and bins each pixel's Lab colour and local texture energy; about 0.1 s a frame.
+2. ``predict`` labels the regions of each over-segmentation by minimising a graph-cut energy
+   (solved exactly enough by a primal-dual method on its tight convex relaxation):
+   - appearance: Lab-histogram and texture-energy likelihoods (independent cues) of foreground
+     and background, learned from the previous mask less what the negative clicks claim
+     (or, on the first click, from the geodesic guess below);
    - geodesic competition (Bai and Sapiro; Criminisi's GeoS): a region joined to a positive
      click by a colour-homogeneous path, and far along such paths from the negative clicks and
      the image border (or the outside of the box), leans foreground;
@@ -16,9 +18,12 @@ GrabCut relative with the spatial reasoning GrabCut lacks when the user gives cl
      the current boundary says how far the correction should go;
    - contrast-sensitive smoothness along region boundaries (GrabCut's pairwise term).
    Clicked regions are hard constraints, only foreground connected to a positive click is kept,
-   a positive click never removes and a negative click never adds.
+   a positive click never removes and a negative click never adds. The over-segmentations then
+   vote per pixel (majority; a positive correction takes any vote), so a region that straddles
+   the object's edge in one of them does not decide the answer.
 3. The boundary is then placed by pixel-level cuts in a band around it (refine.py), first at
-   the working resolution and then at the frame's own, with local colour models.
+   the working resolution (local colour and texture models) and then at the frame's own
+   (local colour models).
 4. ``logits`` is the working-resolution log-odds map that ``Prompt.prior`` brings back.
 
 A box alone works like GrabCut (inside is probably foreground, outside is background) with a
@@ -46,14 +51,17 @@ _LOGIT = 8.0  # |logit| of the returned map and of prior_from_mask
 @dataclass
 class ClassicalParams:
     long_side: int = 480  # working resolution (pixels on the long side)
-    regions: int = 1500  # superpixels per frame
+    regions: int = 1500  # superpixels per frame (of the middle over-segmentation)
+    region_scales: tuple[float, ...] = (0.5, 1.0, 2.0)  # over-segmentations (x regions) that vote
     gamma: float = 15.0  # smoothness weight per boundary pixel pair
     colour_weight: float = 1.0  # weight of the colour log-likelihood ratio per pixel
+    texture_weight: float = 1.0  # weight of the texture log-likelihood ratio per pixel (0: colour only)
     geo_weight: float = 1.0  # weight of the geodesic-competition log-odds per pixel
     prior_weight: float = 0.5  # pull towards the previous mask per pixel
     reach_weight: float = 2.0  # pull of the newest click over its reach per pixel
     reach_limit: float = 3.0  # a click changes nothing farther than this many reaches away (0: no limit)
     box_rounds: int = 4  # colour re-estimations for a box alone (GrabCut iterates too)
+    click_rounds: int = 1  # colour re-estimations with clicks (the new click's answer retrains the models)
     band: int = 5  # free band of the working-resolution pass (working pixels)
     full_band: float = 1.5  # free band of the full-resolution pass (working pixels)
     roi_margin: int = 20  # colour models of the working-resolution pass: band box + margin
@@ -65,16 +73,24 @@ class ClassicalParams:
 
 
 @dataclass
+class _Level:
+    """One over-segmentation of the frame and what its cut needs per click."""
+
+    graph: gc.RegionGraph
+    border_dist: np.ndarray  # geodesic distance of each region from the image border
+    seed_dist: dict[int, np.ndarray] = field(default_factory=dict)  # region -> geodesic distances
+
+
+@dataclass
 class _Frame:
     shape: tuple[int, int]  # full-resolution (H, W)
     scale: float  # working / full
     lab: np.ndarray  # working-resolution Lab
     bins: np.ndarray  # HxW Lab histogram bin of each working pixel
     contrast: list[np.ndarray]  # working-pixel contrast to 4 neighbours (graphcut.pixel_contrast)
-    graph: gc.RegionGraph
-    border_dist: np.ndarray  # geodesic distance of each region from the image border
+    levels: list[_Level]  # over-segmentations at several region sizes
+    texture: np.ndarray  # HxW int32 texture bin of each working pixel (local gradient energy)
     full_rgb: np.ndarray | None  # the frame itself when it is larger than the working size
-    seed_dist: dict[int, np.ndarray] = field(default_factory=dict)  # region -> geodesic distances
 
     @property
     def size(self) -> tuple[int, int]:
@@ -148,79 +164,56 @@ class ClassicalSegmenter:
         size = (max(1, round(width * scale)), max(1, round(height * scale)))
         rgb = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1.0 else image
         lab = gc.lab_image(rgb)
-        graph = gc.build_region_graph(rgb, lab, p.regions)
+        levels = []
+        for factor in p.region_scales or (1.0,):
+            graph = gc.build_region_graph(rgb, lab, max(16, round(p.regions * factor)))
+            levels.append(_Level(graph, gc.geodesic_distance(graph, graph.border)))
         contrast, _ = gc.pixel_contrast(lab)
         return _Frame(
             shape=(height, width), scale=scale, lab=lab, bins=gc.colour_bins(lab).astype(np.int32),
-            contrast=contrast, graph=graph, border_dist=gc.geodesic_distance(graph, graph.border),
+            contrast=contrast, levels=levels, texture=_texture_bins(lab),
             full_rgb=image.copy() if scale < 1.0 else None,
         )
 
-    def _distance_from(self, frame: _Frame, regions: list[int]) -> np.ndarray:
+    @staticmethod
+    def _distance_from(level: _Level, regions: list[int]) -> np.ndarray:
         """Geodesic distance from the nearest of ``regions`` (inf when none); cached per region."""
-        out = np.full(frame.graph.size, np.inf)
+        out = np.full(level.graph.size, np.inf)
         for r in set(regions):
-            d = frame.seed_dist.get(r)
+            d = level.seed_dist.get(r)
             if d is None:
-                d = frame.seed_dist[r] = gc.geodesic_distance(frame.graph, [r])
+                d = level.seed_dist[r] = gc.geodesic_distance(level.graph, [r])
             out = np.minimum(out, d)
         return out
 
     # --- prediction ----------------------------------------------------------------------------
     def _segment(self, frame: _Frame, prompt: Prompt) -> MaskResult:
         p = self.params
-        graph = frame.graph
         h, w = frame.size
         pts = prompt.points * frame.scale
         ipts = np.clip(np.round(pts).astype(np.int64), 0, [w - 1, h - 1])
-        clicked = graph.labels[ipts[:, 1], ipts[:, 0]]
-        pos = sorted(set(clicked[prompt.labels == 1].tolist()))
-        neg = sorted(set(clicked[prompt.labels == 0].tolist()) - set(pos))
-
-        # Hard constraints: clicked regions, and regions mostly outside the box.
         outside = self._box_outside(frame, prompt.box)
-        fixed = np.full(graph.size, -1.0)
-        if outside is not None:
-            fixed[np.bincount(graph.labels.ravel(), outside.ravel(), graph.size) / graph.count > 0.5] = 0.0
-        fixed[neg] = 0.0
-        fixed[pos] = 1.0
-
-        prior = self._prior_fraction(frame, prompt.prior)
-        box_only = not pos and outside is not None
-        if box_only:
-            spatial = p.geo_weight * graph.count * self._box_centre_prior(frame, prompt.box)
-            label = fixed < 0  # GrabCut's start: everything inside the box
-        else:
-            d_pos = self._distance_from(frame, pos)
-            background = np.flatnonzero(fixed == 0.0).tolist() if outside is not None else []
-            d_bg = gc.geodesic_distance(graph, background) if background else frame.border_dist
-            d_bg = np.minimum(d_bg, self._distance_from(frame, neg))
-            geo = np.clip((d_bg + 1e-3) / (d_pos + d_bg + 2e-3), 0.02, 0.98)
-            spatial = p.geo_weight * graph.count * np.log(geo / (1.0 - geo))  # log-odds, + = foreground
-            label = prior > 0.5 if prior is not None else d_pos < d_bg
         # A click on the wrong side of the previous mask is a correction: ``reach`` is its distance
         # to the boundary (None for a click that agrees with the mask, or a changed box).
         before = self._prior_pixels(frame, prompt.prior)
         newest_positive = bool(len(pts) and prompt.labels[-1] == 1)
         reach = self._reach(before, pts[-1], newest_positive) if before is not None and len(pts) else None
-        if prior is not None:
-            spatial = spatial + p.prior_weight * graph.count * (2.0 * prior - 1.0)
-        if reach is not None:
-            spatial = spatial + self._click_pull(frame, pts[-1], reach, newest_positive)
-        label = np.where(fixed >= 0, fixed > 0.5, label)
 
-        weight = p.gamma * graph.contrast
-        u = label.astype(np.float64)
-        for _ in range(p.box_rounds if box_only else 1):
-            unary = p.colour_weight * self._colour_llr(frame, label) - spatial
-            u = gc.tv_min_cut(unary, graph.src, graph.dst, weight, fixed, init=u, iterations=p.tv_iterations)
-            if box_only and not (u > 0.5).any():
-                break  # colour cannot tell the object from the rest: keep the last labels
-            label = u > 0.5
-            if pos:
-                label = gc.reachable(graph, label, pos)
+        # Each over-segmentation cuts on its own and they vote per pixel: a region that straddles
+        # the object's edge in one is rarely cut the same way in the others.
+        votes = np.zeros((h, w), np.float32)
+        for level in frame.levels:
+            label = self._cut_level(frame, level, prompt, ipts, pts, outside, reach, newest_positive)
+            votes += label[level.graph.labels]
+        if reach is not None and newest_positive:
+            # A positive correction adds as far as any over-segmentation lets it (it is one-way and
+            # local below; a majority would hold back the part the click asks for). Removing
+            # keeps the majority: a negative click must not take parts the user already accepted.
+            coarse = votes > 0
+        else:
+            coarse = votes > 0.5 * len(frame.levels)
 
-        fine = self._refine_working(frame, label[graph.labels], pts, prompt.labels, outside)
+        fine = self._refine_working(frame, coarse, pts, prompt.labels, outside)
         if reach is not None:
             # A correction is one-way (a positive click only adds, a negative one only removes)
             # and local (nothing changes beyond reach_limit reaches from the click).
@@ -237,10 +230,62 @@ class ClassicalSegmenter:
         logits = np.where(fine, _LOGIT, -_LOGIT).astype(np.float32)
         return MaskResult(self._to_full(frame, fine, prompt), score, logits)
 
-    def _colour_llr(self, frame: _Frame, fg: np.ndarray) -> np.ndarray:
-        """Per region: the sum over its pixels of -log p(colour | fg) + log p(colour | bg), with
-        the two Lab histograms taken from the regions labelled ``fg`` and the rest."""
-        graph = frame.graph
+    def _cut_level(self, frame: _Frame, level: _Level, prompt: Prompt, ipts: np.ndarray, pts: np.ndarray,
+                   outside: np.ndarray | None, reach: float | None, newest_positive: bool) -> np.ndarray:
+        """Foreground regions of one over-segmentation: the seeded graph cut of the module doc."""
+        p = self.params
+        graph = level.graph
+        clicked = graph.labels[ipts[:, 1], ipts[:, 0]]
+        pos = sorted(set(clicked[prompt.labels == 1].tolist()))
+        neg = sorted(set(clicked[prompt.labels == 0].tolist()) - set(pos))
+
+        # Hard constraints: clicked regions, and regions mostly outside the box.
+        fixed = np.full(graph.size, -1.0)
+        if outside is not None:
+            fixed[np.bincount(graph.labels.ravel(), outside.ravel(), graph.size) / graph.count > 0.5] = 0.0
+        fixed[neg] = 0.0
+        fixed[pos] = 1.0
+
+        prior = self._prior_fraction(frame, graph, prompt.prior)
+        box_only = not pos and outside is not None
+        if box_only:
+            spatial = p.geo_weight * graph.count * self._box_centre_prior(frame, graph, prompt.box)
+            label = fixed < 0  # GrabCut's start: everything inside the box
+        else:
+            d_pos = self._distance_from(level, pos)
+            background = np.flatnonzero(fixed == 0.0).tolist() if outside is not None else []
+            d_bg = gc.geodesic_distance(graph, background) if background else level.border_dist
+            d_bg = np.minimum(d_bg, self._distance_from(level, neg))
+            geo = np.clip((d_bg + 1e-3) / (d_pos + d_bg + 2e-3), 0.02, 0.98)
+            spatial = p.geo_weight * graph.count * np.log(geo / (1.0 - geo))  # log-odds, + = foreground
+            label = prior > 0.5 if prior is not None else d_pos < d_bg
+        if prior is not None:
+            spatial = spatial + p.prior_weight * graph.count * (2.0 * prior - 1.0)
+        if reach is not None:
+            spatial = spatial + self._click_pull(graph, pts[-1], reach, newest_positive)
+        label = np.where(fixed >= 0, fixed > 0.5, label)
+
+        weight = p.gamma * graph.contrast
+        u = label.astype(np.float64)
+        train = label
+        if neg and pos:
+            # Regions a negative click claims (geodesically nearer to it than to any positive
+            # click) must not teach the foreground colours, or a leak keeps itself alive.
+            train = label & ~(self._distance_from(level, neg) < d_pos)
+        for round_ in range(p.box_rounds if box_only else p.click_rounds):
+            unary = self._appearance_llr(frame, graph, train if round_ == 0 else label) - spatial
+            u = gc.tv_min_cut(unary, graph.src, graph.dst, weight, fixed, init=u, iterations=p.tv_iterations)
+            if box_only and not (u > 0.5).any():
+                break  # colour cannot tell the object from the rest: keep the last labels
+            label = u > 0.5
+            if pos:
+                label = gc.reachable(graph, label, pos)
+        return label
+
+    def _appearance_llr(self, frame: _Frame, graph: gc.RegionGraph, fg: np.ndarray) -> np.ndarray:
+        """Per region: the sum over its pixels of -log p(appearance | fg) + log p(appearance | bg),
+        with histograms of Lab colour and of texture energy (independent cues, naive Bayes) taken
+        from the regions labelled ``fg`` and the rest, weighted by colour_weight / texture_weight."""
         if fg.all() or not fg.any():
             return np.zeros(graph.size)
         nb = int(np.prod(gc.HIST_SHAPE))
@@ -248,7 +293,15 @@ class ClassicalSegmenter:
         f = gc.smooth_histogram(np.bincount(frame.bins[inside], minlength=nb).astype(np.float32)) + 1e-2
         b = gc.smooth_histogram(np.bincount(frame.bins[~inside], minlength=nb).astype(np.float32)) + 1e-2
         ratio = np.log(b / b.sum()) - np.log(f / f.sum())
-        return np.bincount(graph.labels.ravel(), ratio[frame.bins].ravel().astype(np.float64), graph.size)
+        per_pixel = self.params.colour_weight * ratio[frame.bins]
+        tw = self.params.texture_weight
+        if tw > 0:
+            # Texture as a second, independent cue (naive Bayes): smooth shirts and car bodies
+            # against grass, foliage and brickwork of the same colour.
+            ft = np.bincount(frame.texture[inside], minlength=_TEXTURE_BINS).astype(np.float64) + 1.0
+            bt = np.bincount(frame.texture[~inside], minlength=_TEXTURE_BINS).astype(np.float64) + 1.0
+            per_pixel = per_pixel + tw * (np.log(bt / bt.sum()) - np.log(ft / ft.sum()))[frame.texture]
+        return np.bincount(graph.labels.ravel(), per_pixel.ravel().astype(np.float64), graph.size)
 
     @staticmethod
     def _reach(before: np.ndarray, click: np.ndarray, positive: bool) -> float | None:
@@ -263,15 +316,16 @@ class ClassicalSegmenter:
         dist = cv2.distanceTransform(np.pad(wrong.astype(np.uint8), 1), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
         return max(2.0, float(dist[yi + 1, xi + 1]))
 
-    def _click_pull(self, frame: _Frame, click: np.ndarray, reach: float, positive: bool) -> np.ndarray:
+    def _click_pull(self, graph: gc.RegionGraph, click: np.ndarray, reach: float,
+                    positive: bool) -> np.ndarray:
         """Log-odds (+ = foreground) that the area around a correcting click has its label.
 
         People click in the middle of a wrong area, so the click's distance to the boundary
         measures how far the correction goes: a Gaussian of that radius around the click.
         """
-        c = frame.graph.centroid
+        c = graph.centroid
         d2 = ((c[:, 0] - float(click[0])) ** 2 + (c[:, 1] - float(click[1])) ** 2) / (reach * reach)
-        pull = self.params.reach_weight * frame.graph.count * np.exp(-d2)
+        pull = self.params.reach_weight * graph.count * np.exp(-d2)
         return pull if positive else -pull
 
     def _prior_pixels(self, frame: _Frame, prior: np.ndarray | None) -> np.ndarray | None:
@@ -286,11 +340,11 @@ class ClassicalSegmenter:
             prior = cv2.resize(prior, (w, h), interpolation=cv2.INTER_LINEAR)
         return prior > 0
 
-    def _prior_fraction(self, frame: _Frame, prior: np.ndarray | None) -> np.ndarray | None:
+    def _prior_fraction(self, frame: _Frame, graph: gc.RegionGraph,
+                        prior: np.ndarray | None) -> np.ndarray | None:
         inside = self._prior_pixels(frame, prior)
         if inside is None:
             return None
-        graph = frame.graph
         return np.bincount(graph.labels.ravel(), inside.ravel().astype(np.float64), graph.size) / graph.count
 
     def _box_outside(self, frame: _Frame, box: np.ndarray | None) -> np.ndarray | None:
@@ -306,11 +360,12 @@ class ClassicalSegmenter:
                 max(0, int(np.floor(x0))):min(w, int(np.ceil(x1)) + 1)] = False
         return outside
 
-    def _box_centre_prior(self, frame: _Frame, box: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _box_centre_prior(frame: _Frame, graph: gc.RegionGraph, box: np.ndarray) -> np.ndarray:
         """Log-odds per pixel from +1 at the box centre down to about -1 at its sides."""
         x0, y0, x1, y1 = (np.asarray(box, np.float64) * frame.scale).tolist()
         half_w, half_h = max(1.0, abs(x1 - x0) / 2), max(1.0, abs(y1 - y0) / 2)
-        c = frame.graph.centroid
+        c = graph.centroid
         d2 = ((c[:, 0] - (x0 + x1) / 2) / half_w) ** 2 + ((c[:, 1] - (y0 + y1) / 2) / half_h) ** 2
         return 2.0 * np.exp(-1.4 * d2) - 1.0
 
@@ -325,7 +380,8 @@ class ClassicalSegmenter:
         if outside is not None:
             state[outside] = refine.FIXED_BG
         return refine.refine_band(frame.bins, frame.contrast, coarse, state, p.gamma, p.roi_margin,
-                                  p.band_iterations)
+                                  p.band_iterations, texture=frame.texture if p.texture_weight > 0 else None,
+                                  texture_weight=p.texture_weight)
 
     def _to_full(self, frame: _Frame, mask: np.ndarray, prompt: Prompt) -> np.ndarray:
         if frame.full_rgb is None:
@@ -350,6 +406,16 @@ class ClassicalSegmenter:
         b = np.bincount(frame.bins[ring], minlength=nb).astype(np.float64)
         overlap = float(np.sqrt(f / f.sum() * b / b.sum()).sum())
         return float(np.clip(1.0 - overlap, 0.0, 1.0))
+
+
+_TEXTURE_BINS = 8
+
+
+def _texture_bins(lab: np.ndarray) -> np.ndarray:
+    """Local texture energy (mean colour-gradient magnitude over 7x7) in frame-adaptive quantile bins."""
+    energy = cv2.blur(gc.colour_gradient(lab), (7, 7))
+    edges = np.quantile(energy, np.linspace(0, 1, _TEXTURE_BINS + 1)[1:-1])
+    return np.searchsorted(edges, energy).astype(np.int32)
 
 
 def _check_image(image: np.ndarray) -> None:

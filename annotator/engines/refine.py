@@ -63,6 +63,15 @@ def local_colour_llr(bins: np.ndarray, coarse: np.ndarray, ring: int | None) -> 
     return table[bins]
 
 
+def local_texture_llr(texture: np.ndarray, coarse: np.ndarray) -> np.ndarray:
+    """cost(fg) - cost(bg) per pixel from histograms of small-int texture bins inside and outside
+    ``coarse`` (add-one smoothed)."""
+    nb = int(texture.max()) + 1
+    f = np.bincount(texture[coarse], minlength=nb).astype(np.float32) + 1.0
+    b = np.bincount(texture[~coarse], minlength=nb).astype(np.float32) + 1.0
+    return (np.log(b / b.sum()) - np.log(f / f.sum()))[texture]
+
+
 def refine_band(
     bins: np.ndarray,
     contrast: list[np.ndarray],
@@ -72,13 +81,18 @@ def refine_band(
     margin: int,
     iterations: int,
     pull: float = 1.0,
+    texture: np.ndarray | None = None,
+    texture_weight: float = 1.0,
 ) -> np.ndarray:
-    """Cut the free pixels of ``state`` (working resolution, precomputed bins and contrast)."""
+    """Cut the free pixels of ``state`` (working resolution, precomputed bins and contrast);
+    ``texture`` (HxW small ints) adds a local texture likelihood to the colour one."""
     roi = free_roi(state, margin)
     if roi is None:
         return state == FIXED_FG
     sub_coarse = coarse[roi]
     unary = local_colour_llr(bins[roi], sub_coarse, None) + pull * (1.0 - 2.0 * sub_coarse.astype(np.float32))
+    if texture is not None:
+        unary += texture_weight * local_texture_llr(texture[roi], sub_coarse)
     out = state == FIXED_FG
     out[roi] = gc.band_cut(unary, [c[roi] for c in contrast], gamma, state[roi], iterations=iterations,
                            init=sub_coarse.astype(np.float32))
