@@ -80,8 +80,9 @@ def make_screenshots(out_dir: Path, pace_s: float = 0.0, timeout_s: float = 120.
             app.processEvents()
 
     def settle() -> None:
-        wait(lambda: not window.interaction._redraw_timer.isActive() and not window.interaction.segmenting(),
-             "the canvas")
+        # The canvas redraw and the objects panel's frame counts are both batched on timers.
+        wait(lambda: not window.interaction._redraw_timer.isActive() and not window.interaction.segmenting()
+             and not window.objects_panel._counts_timer.isActive(), "the canvas and the objects panel")
 
     def shot(name: str, widget: object = None) -> None:
         app.processEvents()

@@ -203,7 +203,9 @@ class Interaction(QObject):
         self.segment_finished.emit(job)
 
     def segmenting(self) -> bool:
-        return any(not j.done() for j in self._segment_jobs)
+        """A click is outstanding until the UI thread has shown its answer, not merely until the
+        engine has stored it (the job's end reaches this thread through a queued signal)."""
+        return bool(self._segment_jobs)
 
     def _clear_preview(self) -> None:
         self._preview = None
