@@ -3,6 +3,7 @@
     .venv/bin/python bench/segment_clicks.py                       # ../shared/data/davis16-mini
     .venv/bin/python bench/segment_clicks.py --davis DIR --frames 0,20,40 --max-clicks 10
     .venv/bin/python bench/segment_clicks.py --no-baseline         # ours only (plain GrabCut is slow)
+    .venv/bin/python bench/segment_clicks.py --no-baseline --sample  # also resources/sample.mp4
 
 The robot (annotator.core.click_robot, the RITM / f-BRS protocol) clicks the interior point of
 the error region farthest from its border, positive on a miss and negative on an extra,
@@ -14,6 +15,9 @@ Reference: plain GrabCut (cv2.grabCut, 5 iterations, full resolution): each posi
 sure-foreground disc, each negative a sure-background disc (radius 5 px), the previous mask as
 probable foreground and everything else probable background. A frame index past the end of
 a sequence (car-shadow has 40 frames) takes its last frame.
+
+--sample also runs the robot on the bundled synthetic clip (resources/sample.mp4, its three
+objects on frames 0, 30, 60 and 90 against resources/sample_gt.json) and prints its own table.
 """
 
 from __future__ import annotations
@@ -87,6 +91,32 @@ def load_cases(root: Path, frames: list[int]) -> list[tuple[str, int, np.ndarray
     return cases
 
 
+Case = tuple[str, int, np.ndarray, np.ndarray]
+
+
+def load_sample_cases(frames: tuple[int, ...] = (0, 30, 60, 90)) -> list[Case]:
+    """The sample clip's objects on ``frames``: (object name, frame, image, ground truth)."""
+    import json
+
+    from annotator.core import masks
+    from annotator.core.video import open_video
+    from annotator.resources import SAMPLE_GT, resource_path, sample_video
+
+    video, truth = sample_video(), resource_path(SAMPLE_GT)
+    if video is None or truth is None:
+        raise SystemExit("resources/sample.mp4 or sample_gt.json is missing (run resources/make_sample.py)")
+    objects = json.loads(truth.read_text())["objects"]
+    cases = []
+    with open_video(video) as source:
+        for k in frames:
+            image = np.ascontiguousarray(source.frame(k))
+            for _, obj in sorted(objects.items()):
+                gt = masks.decode(obj["masks"][k])
+                if gt.any():
+                    cases.append((f"sample-{obj['kind']}", k, image, gt))
+    return cases
+
+
 def evaluate(engine: object, cases: list, max_clicks: int) -> list[ClickRun]:
     runs = []
     for seq, k, image, gt in cases:
@@ -96,15 +126,16 @@ def evaluate(engine: object, cases: list, max_clicks: int) -> list[ClickRun]:
 
 
 def print_table(title: str, runs: list[ClickRun], max_clicks: int) -> None:
+    width = max([18] + [len(r.name) for r in runs])
     print(f"\n{title}")
-    print(f"{'sequence/frame':18s} {'IoU@1':>6s} {'IoU@3':>6s} {'IoU@5':>6s} {'NoC85':>6s} {'NoC90':>6s} "
-          f"{'s/click':>8s} {'prep s':>7s}")
+    print(f"{'sequence/frame':{width}s} {'IoU@1':>6s} {'IoU@3':>6s} {'IoU@5':>6s} {'NoC85':>6s} "
+          f"{'NoC90':>6s} {'s/click':>8s} {'prep s':>7s}")
     for r in runs:
-        print(f"{r.name:18s} {r.iou_at(1):6.3f} {r.iou_at(3):6.3f} {r.iou_at(5):6.3f} "
+        print(f"{r.name:{width}s} {r.iou_at(1):6.3f} {r.iou_at(3):6.3f} {r.iou_at(5):6.3f} "
               f"{r.noc(0.85, max_clicks):6d} {r.noc(0.90, max_clicks):6d} "
               f"{np.mean(r.predict_s):8.3f} {r.prepare_s:7.3f}")
     s = summarize(runs, max_clicks=max_clicks)
-    print(f"{'mean':18s} {s.iou_at[1]:6.3f} {s.iou_at[3]:6.3f} {s.iou_at[5]:6.3f} {s.noc[85]:6.2f} "
+    print(f"{'mean':{width}s} {s.iou_at[1]:6.3f} {s.iou_at[3]:6.3f} {s.iou_at[5]:6.3f} {s.noc[85]:6.2f} "
           f"{s.noc[90]:6.2f} {s.mean_predict_s:8.3f} {s.mean_prepare_s:7.3f}")
 
 
@@ -114,6 +145,7 @@ def main() -> None:
     ap.add_argument("--frames", default="0,20,40")
     ap.add_argument("--max-clicks", type=int, default=10)
     ap.add_argument("--no-baseline", action="store_true", help="skip plain GrabCut (about 1 s a click)")
+    ap.add_argument("--sample", action="store_true", help="also run on resources/sample.mp4 (own table)")
     args = ap.parse_args()
     frames = [int(v) for v in args.frames.split(",")]
     cases = load_cases(args.davis, frames)
@@ -122,6 +154,10 @@ def main() -> None:
     ours_s = time.perf_counter() - t0
     print_table(f"classical (ours), {len(cases)} frames, up to {args.max_clicks} clicks, {ours_s:.0f} s",
                 ours, args.max_clicks)
+    if args.sample:
+        sample = load_sample_cases()
+        print_table(f"classical (ours) on resources/sample.mp4, {len(sample)} objects x frames",
+                    evaluate(ClassicalSegmenter(), sample, args.max_clicks), args.max_clicks)
     if args.no_baseline:
         return
     t0 = time.perf_counter()

@@ -13,14 +13,18 @@ GrabCut relative with the spatial reasoning GrabCut lacks when the user gives cl
    - geodesic competition (Bai and Sapiro; Criminisi's GeoS): a region joined to a positive
      click by a colour-homogeneous path, and far along such paths from the negative clicks and
      the image border (or the outside of the box), leans foreground;
-   - the previous mask (``Prompt.prior``), so each click refines instead of starting over;
+   - the previous mask (``Prompt.prior``), so each click refines instead of starting over; it
+     holds more firmly the farther a region lies beyond the newest correction's reach (the
+     user accepted what the click is far from);
    - the newest click's reach: people click in the middle of a wrong area, so its distance to
      the current boundary says how far the correction should go;
    - contrast-sensitive smoothness along region boundaries (GrabCut's pairwise term).
    Clicked regions are hard constraints, only foreground connected to a positive click is kept,
    a positive click never removes and a negative click never adds. The over-segmentations then
    vote per pixel (majority; a positive correction takes any vote), so a region that straddles
-   the object's edge in one of them does not decide the answer.
+   the object's edge in one of them does not decide the answer. Without a prior or a box (the
+   first click) nothing tells the object's size: a few extents around the click compete, as
+   SAM's three masks do, and the answer whose colours stand out best from its ring wins.
 3. The boundary is then placed by pixel-level cuts in a band around it (refine.py), first at
    the working resolution (local colour and texture models) and then at the frame's own
    (local colour models).
@@ -58,7 +62,7 @@ class ClassicalParams:
     texture_weight: float = 1.0  # weight of the texture log-likelihood ratio per pixel (0: colour only)
     geo_weight: float = 1.0  # weight of the geodesic-competition log-odds per pixel
     prior_weight: float = 0.5  # pull towards the previous mask per pixel
-    reach_weight: float = 2.0  # pull of the newest click over its reach per pixel
+    reach_weight: float = 4.0  # pull of the newest click over its reach per pixel
     reach_limit: float = 3.0  # a click changes nothing farther than this many reaches away (0: no limit)
     box_rounds: int = 4  # colour re-estimations for a box alone (GrabCut iterates too)
     click_rounds: int = 1  # colour re-estimations with clicks (the new click's answer retrains the models)
@@ -69,6 +73,10 @@ class ClassicalParams:
     tv_iterations: int = 300
     band_iterations: int = 200
     full_iterations: int = 150
+    # Clicks without a prior or a box (the first one) try these extents of the object (fraction of
+    # the long side; 0: none) and keep the answer whose colours stand out best (``_score``).
+    first_extents: tuple[float, ...] = (0.0, 0.08, 0.15, 0.25)
+    prior_growth: float = 1.0  # extra prior_weight per reach beyond the first from a correcting click
     cache_frames: int = 8  # prepared frames kept (LRU); about 7 MB each at 854x480
 
 
@@ -188,6 +196,22 @@ class ClassicalSegmenter:
 
     # --- prediction ----------------------------------------------------------------------------
     def _segment(self, frame: _Frame, prompt: Prompt) -> MaskResult:
+        # Without a prior or a box nothing says how big the object is: a few extents compete
+        # (as SAM's three masks do), and the one that separates best from its surroundings wins.
+        hypotheses = self.params.first_extents if prompt.prior is None and prompt.box is None else ()
+        best: tuple[np.ndarray, float] | None = None
+        for extent in hypotheses or (0.0,):
+            mask = self._working_mask(frame, prompt, extent)
+            score = self._score(frame, mask)
+            if best is None or score > best[1]:
+                best = (mask, score)
+        fine, score = best
+        logits = np.where(fine, _LOGIT, -_LOGIT).astype(np.float32)
+        return MaskResult(self._to_full(frame, fine, prompt), score, logits)
+
+    def _working_mask(self, frame: _Frame, prompt: Prompt, extent: float) -> np.ndarray:
+        """The answer at the working resolution; ``extent`` > 0 keeps it within about that
+        fraction of the long side from the newest click."""
         p = self.params
         h, w = frame.size
         pts = prompt.points * frame.scale
@@ -203,7 +227,7 @@ class ClassicalSegmenter:
         # the object's edge in one is rarely cut the same way in the others.
         votes = np.zeros((h, w), np.float32)
         for level in frame.levels:
-            label = self._cut_level(frame, level, prompt, ipts, pts, outside, reach, newest_positive)
+            label = self._cut_level(frame, level, prompt, ipts, pts, outside, reach, newest_positive, extent)
             votes += label[level.graph.labels]
         if reach is not None and newest_positive:
             # A positive correction adds as far as any over-segmentation lets it (it is one-way and
@@ -225,13 +249,11 @@ class ClassicalSegmenter:
                 fine = np.where(near.astype(bool), fine, before)
         if outside is not None:
             fine &= ~outside
-        fine = refine.keep_connected(fine, ipts[prompt.labels == 1])
-        score = self._score(frame, fine)
-        logits = np.where(fine, _LOGIT, -_LOGIT).astype(np.float32)
-        return MaskResult(self._to_full(frame, fine, prompt), score, logits)
+        return refine.keep_connected(fine, ipts[prompt.labels == 1])
 
     def _cut_level(self, frame: _Frame, level: _Level, prompt: Prompt, ipts: np.ndarray, pts: np.ndarray,
-                   outside: np.ndarray | None, reach: float | None, newest_positive: bool) -> np.ndarray:
+                   outside: np.ndarray | None, reach: float | None, newest_positive: bool,
+                   extent: float = 0.0) -> np.ndarray:
         """Foreground regions of one over-segmentation: the seeded graph cut of the module doc."""
         p = self.params
         graph = level.graph
@@ -260,7 +282,19 @@ class ClassicalSegmenter:
             spatial = p.geo_weight * graph.count * np.log(geo / (1.0 - geo))  # log-odds, + = foreground
             label = prior > 0.5 if prior is not None else d_pos < d_bg
         if prior is not None:
-            spatial = spatial + p.prior_weight * graph.count * (2.0 * prior - 1.0)
+            held = np.full(graph.size, p.prior_weight)
+            if reach is not None and p.prior_growth > 0:
+                # Beyond the newest correction's reach the previous answer was accepted: it holds
+                # more firmly the farther a region is from the click.
+                c = graph.centroid
+                d = np.hypot(c[:, 0] - pts[-1][0], c[:, 1] - pts[-1][1]) / reach
+                held = held + p.prior_growth * np.maximum(0.0, d - 1.0)
+            spatial = spatial + held * graph.count * (2.0 * prior - 1.0)
+        if extent > 0 and not box_only:
+            # Beyond ``extent`` from the newest click, each further extent costs 4 log-odds per pixel.
+            c = graph.centroid
+            d = np.hypot(c[:, 0] - pts[-1][0], c[:, 1] - pts[-1][1]) / (extent * max(frame.size))
+            spatial = spatial - 4.0 * p.geo_weight * graph.count * np.maximum(0.0, d - 1.0)
         if reach is not None:
             spatial = spatial + self._click_pull(graph, pts[-1], reach, newest_positive)
         label = np.where(fixed >= 0, fixed > 0.5, label)
