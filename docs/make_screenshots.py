@@ -80,9 +80,11 @@ def make_screenshots(out_dir: Path, pace_s: float = 0.0, timeout_s: float = 120.
             app.processEvents()
 
     def settle() -> None:
-        # The canvas redraw and the objects panel's frame counts are both batched on timers.
-        wait(lambda: not window.interaction._redraw_timer.isActive() and not window.interaction.segmenting()
-             and not window.objects_panel._counts_timer.isActive(), "the canvas and the objects panel")
+        # The canvas redraw, the objects panel's frame counts and the timeline are batched on timers.
+        timers = (window.interaction._redraw_timer, window.objects_panel._counts_timer,
+                  window.timeline._update_timer)
+        wait(lambda: not window.interaction.segmenting() and not any(t.isActive() for t in timers),
+             "the canvas, the objects panel and the timeline")
 
     def shot(name: str, widget: object = None) -> None:
         app.processEvents()
