@@ -31,7 +31,7 @@ what it finished.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -226,16 +226,9 @@ def classify_scenes(ctx: JobContext, project: Project, source: VideoSource, clas
     classifier.embed_labels(labels)
     t0 = time.perf_counter()
     vectors: dict[int, np.ndarray] = {}
-    ctx.report(0, len(frames), "classifying the clip")
-    for chunk_start in range(0, len(frames), classifier.batch_size):
-        chunk = frames[chunk_start:chunk_start + classifier.batch_size]
-        images = []
-        for frame in chunk:
-            ctx.check_cancelled()
-            images.append(source.frame(frame))
+    for chunk, images in _frame_batches(ctx, source, frames, classifier.batch_size, "classifying the clip"):
         for frame, vector in zip(chunk, classifier.embed_images(images)):
             vectors[frame] = vector
-        ctx.report(min(len(frames), chunk_start + len(chunk)), len(frames), "classifying the clip")
     seconds = (time.perf_counter() - t0) / max(1, len(scopes))
     from annotator.engines.describe import mean_embedding
 
@@ -315,13 +308,7 @@ def caption_frames(ctx: JobContext, project: Project, source: VideoSource, capti
         kept = {i.frame_start for i in project.insights(kind=FRAME_CAPTION) if i.payload.get("edited")}
         frames = [f for f in frames if f not in kept]
     results: dict[int, str] = {}
-    ctx.report(0, len(frames), "captioning frames")
-    for chunk_start in range(0, len(frames), captioner.batch_size):
-        chunk = frames[chunk_start:chunk_start + captioner.batch_size]
-        images = []
-        for frame in chunk:
-            ctx.check_cancelled()
-            images.append(source.frame(frame))
+    for chunk, images in _frame_batches(ctx, source, frames, captioner.batch_size, "captioning frames"):
         t0 = time.perf_counter()
         texts = captioner.caption(images)
         seconds = (time.perf_counter() - t0) / max(1, len(chunk))
@@ -331,7 +318,6 @@ def caption_frames(ctx: JobContext, project: Project, source: VideoSource, capti
                                                 "edited": False, **_run_info(captioner, seconds)},
                                 frame_start=frame, frame_end=frame + 1, model=captioner.name, step=step)
             results[frame] = report.frame_captions[frame] = text
-        ctx.report(chunk_start + len(chunk), len(frames), "captioning frames")
     return results
 
 
@@ -379,19 +365,10 @@ def describe_segments(ctx: JobContext, project: Project, source: VideoSource, ca
     for k, shot in enumerate(shots):
         segments.extend((part, k) for part in split_long([shot], max_len))
     keyframes = [seg.middle for seg, _ in segments]
-    images_done = 0
     texts: list[str] = []
     t0 = time.perf_counter()
-    ctx.report(0, len(segments), "describing the clip")
-    for chunk_start in range(0, len(keyframes), captioner.batch_size):
-        chunk = keyframes[chunk_start:chunk_start + captioner.batch_size]
-        images = []
-        for frame in chunk:
-            ctx.check_cancelled()
-            images.append(source.frame(frame))
+    for _chunk, images in _frame_batches(ctx, source, keyframes, captioner.batch_size, "describing the clip"):
         texts.extend(captioner.caption(images))
-        images_done += len(chunk)
-        ctx.report(images_done, len(segments), "describing the clip")
     seconds = (time.perf_counter() - t0) / max(1, len(segments))
     # The user's edits survive a new run where a segment keeps its exact range.
     edited = {(i.frame_start, i.frame_end): i.payload["text"] for i in project.insights(kind=SEGMENT_CAPTION)
@@ -427,6 +404,22 @@ def object_ids_of(project: Project, object_ids: Sequence[int] | None) -> list[in
     if missing:
         raise KeyError(f"no object(s) {', '.join(map(str, missing))}")
     return [oid for oid in known if oid in set(object_ids)]
+
+
+def _frame_batches(ctx: JobContext, source: VideoSource, frames: Sequence[int], batch_size: int,
+                   what: str) -> Iterator[tuple[list[int], list[np.ndarray]]]:
+    """``frames`` as whole images in batches of ``batch_size``: a cancel check before each decode,
+    progress reported once the caller has handled each batch."""
+    frames = list(frames)
+    ctx.report(0, len(frames), what)
+    for start in range(0, len(frames), batch_size):
+        chunk = frames[start:start + batch_size]
+        images = []
+        for frame in chunk:
+            ctx.check_cancelled()
+            images.append(source.frame(frame))
+        yield chunk, images
+        ctx.report(start + len(chunk), len(frames), what)
 
 
 def _run_info(engine: Any, seconds: float) -> dict[str, Any]:

@@ -294,27 +294,25 @@ def resolve_model(task: str, name: str | None = "auto", device: str = "cpu",
 def load_classifier(name: str | None = "auto", weights: str | Path | None = None, device: str | None = None,
                     **options: Any) -> ClipClassifier:
     """A ClipClassifier for ``name`` (a clip-* registry name or "auto"); ``options`` go to it."""
-    from annotator.engines import weights as registry
-    from annotator.engines.device import pick_device
-
-    dev = pick_device(device)
-    name, _why = resolve_model("classify", name, dev, weights)
-    folder = registry.require(name, weights)
-    model, processor = load_snapshot(folder, "classify")
-    return ClipClassifier(model, processor, name, dev, **options)
+    return _load("classify", ClipClassifier, name, weights, device, options)
 
 
 def load_captioner(name: str | None = "auto", weights: str | Path | None = None, device: str | None = None,
                    **options: Any) -> BlipCaptioner:
     """A BlipCaptioner for ``name`` (a blip-* registry name or "auto"); ``options`` go to it."""
+    return _load("caption", BlipCaptioner, name, weights, device, options)
+
+
+def _load(task: str, engine_cls: Any, name: str | None, weights: str | Path | None, device: str | None,
+          options: dict[str, Any]) -> Any:
     from annotator.engines import weights as registry
     from annotator.engines.device import pick_device
 
     dev = pick_device(device)
-    name, _why = resolve_model("caption", name, dev, weights)
+    name, _why = resolve_model(task, name, dev, weights)
     folder = registry.require(name, weights)
-    model, processor = load_snapshot(folder, "caption")
-    return BlipCaptioner(model, processor, name, dev, **options)
+    model, processor = load_snapshot(folder, task)
+    return engine_cls(model, processor, name, dev, **options)
 
 
 def load_snapshot(folder: str | Path, task: str) -> tuple[Any, Any]:
