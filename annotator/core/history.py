@@ -203,7 +203,7 @@ class History:
 
     def _swap(self, tx: Tx, step_id: int, newest_first: bool) -> tuple[int, int]:
         conn = self._conn
-        applied = skipped = 0
+        counts = {_APPLIED: 0, _CONFLICT: 0}
         blocked: list[tuple] = []
         order, cmp = ("DESC", "<") if newest_first else ("ASC", ">")
         last = None
@@ -216,30 +216,28 @@ class History:
             if not page:
                 break
             last = page[-1][0]
-            for entry in page:
-                outcome = self._apply(tx, entry)
-                if outcome == _BLOCKED:
-                    blocked.append(entry)
-                else:
-                    applied += outcome == _APPLIED
-                    skipped += outcome == _CONFLICT
+            blocked += self._apply_all(tx, page, counts)
         # A row may wait on another of the same step (a category still referenced by an object
         # that the step also reverts): retry until nothing moves, then give up on the rest.
         while blocked:
-            retry, blocked = blocked, []
-            for entry in retry:
-                outcome = self._apply(tx, entry)
-                if outcome == _BLOCKED:
-                    blocked.append(entry)
-                else:
-                    applied += outcome == _APPLIED
-                    skipped += outcome == _CONFLICT
+            retry, blocked = blocked, self._apply_all(tx, blocked, counts)
             if len(blocked) == len(retry):
                 for entry in blocked:
                     conn.execute("DELETE FROM history_changes WHERE id = ?", (entry[0],))
-                skipped += len(blocked)
+                counts[_CONFLICT] += len(blocked)
                 break
-        return applied, skipped
+        return counts[_APPLIED], counts[_CONFLICT]
+
+    def _apply_all(self, tx: Tx, entries: list[tuple], counts: dict[str, int]) -> list[tuple]:
+        """Apply ``entries`` in order, counting outcomes into ``counts``; returns the blocked ones."""
+        blocked = []
+        for entry in entries:
+            outcome = self._apply(tx, entry)
+            if outcome == _BLOCKED:
+                blocked.append(entry)
+            else:
+                counts[outcome] += 1
+        return blocked
 
     def _apply(self, tx: Tx, entry: tuple) -> str:
         """Swap one history entry with its row; returns _APPLIED, _CONFLICT or _BLOCKED."""
