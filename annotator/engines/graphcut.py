@@ -200,17 +200,33 @@ def tv_min_cut(
     degree = np.bincount(src, minlength=n) + np.bincount(dst, minlength=n)
     tau = 1.0 / np.maximum(degree, 1)
     sigma = 0.5
-    hard = fixed >= 0
+    hard = np.flatnonzero(fixed >= 0)
+    hard_values = fixed[hard]
     u = np.full(n, 0.5) if init is None else np.clip(init.astype(np.float64), 0.0, 1.0)
-    u[hard] = fixed[hard]
+    u[hard] = hard_values
     u_bar = u.copy()
     p = np.zeros(len(weight))
+    low, high = -weight, weight
+    # The graphs are small (a few thousand regions), so each step costs more in numpy call
+    # overhead than in arithmetic: ufuncs with preallocated outputs instead of np.clip and
+    # temporaries (the same operations in the same order, so the same result to the bit).
+    grad = np.empty(len(weight))
+    step = np.empty(n)
     for _ in range(iterations):
-        p = np.clip(p + sigma * (u_bar[src] - u_bar[dst]), -weight, weight)
-        div = np.bincount(src, p, minlength=n) - np.bincount(dst, p, minlength=n)
-        u_new = np.clip(u - tau * (div + unary), 0.0, 1.0)
-        u_new[hard] = fixed[hard]
-        u_bar = 2.0 * u_new - u
+        np.subtract(u_bar.take(src), u_bar.take(dst), out=grad)
+        grad *= sigma
+        p += grad
+        np.maximum(p, low, out=p)
+        np.minimum(p, high, out=p)
+        np.subtract(np.bincount(src, p, minlength=n), np.bincount(dst, p, minlength=n), out=step)
+        step += unary
+        step *= tau
+        u_new = u - step
+        np.maximum(u_new, 0.0, out=u_new)
+        np.minimum(u_new, 1.0, out=u_new)
+        u_new[hard] = hard_values
+        np.multiply(u_new, 2.0, out=u_bar)
+        u_bar -= u
         u = u_new
     return u
 
