@@ -167,20 +167,9 @@ class BrushTool(Tool):
         self._path_item = QGraphicsPathItem()
         self._path_item.setZValue(Z_TOOL)
         scene.addItem(self._path_item)
-        self._cursor_item = QGraphicsEllipseItem()
-        pen = QPen(QColor(255, 255, 255, 230), 1.2)
-        pen.setCosmetic(True)
-        self._cursor_item.setPen(pen)
-        self._cursor_item.setZValue(Z_TOOL + 1)
-        self._cursor_item.setVisible(False)
-        scene.addItem(self._cursor_item)
-        self._cursor_shadow = QGraphicsEllipseItem()
-        shadow = QPen(QColor(0, 0, 0, 160), 3.0)
-        shadow.setCosmetic(True)
-        self._cursor_shadow.setPen(shadow)
-        self._cursor_shadow.setZValue(Z_TOOL + 0.5)
-        self._cursor_shadow.setVisible(False)
-        scene.addItem(self._cursor_shadow)
+        # The brush outline: a thin white ring over a wider dark one, visible on any footage.
+        self._cursor_item = _cursor_ring(scene, QColor(255, 255, 255, 230), 1.2, Z_TOOL + 1)
+        self._cursor_shadow = _cursor_ring(scene, QColor(0, 0, 0, 160), 3.0, Z_TOOL + 0.5)
         self._hover: QPointF | None = None
 
     def set_radius(self, radius: int) -> None:
@@ -340,3 +329,15 @@ class PromptLayer:
     @property
     def dot_count(self) -> int:
         return len(self._dots)
+
+
+def _cursor_ring(scene: QGraphicsScene, color: QColor, width: float, z: float) -> QGraphicsEllipseItem:
+    """A hidden ellipse item with a cosmetic pen (same width at any zoom), added to ``scene``."""
+    ring = QGraphicsEllipseItem()
+    pen = QPen(color, width)
+    pen.setCosmetic(True)
+    ring.setPen(pen)
+    ring.setZValue(z)
+    ring.setVisible(False)
+    scene.addItem(ring)
+    return ring
