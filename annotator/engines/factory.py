@@ -21,7 +21,8 @@ CLASSICAL_FAST = "classical-fast"
 AUTO = "auto"
 SAM_MODELS = ("sam-vit-b", "sam-vit-l", "sam-vit-h")
 SAM2_IMAGE_MODELS = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large")
-SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS)
+EDGETAM_IMAGE_MODELS = ("edgetam",)  # EdgeTamModel: the click half of an EdgeTAM snapshot
+SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS, *EDGETAM_IMAGE_MODELS)
 SEGMENT_CHOICES = (AUTO, CLASSICAL, *SEGMENT_MODELS)  # what --model accepts
 
 # Hiera stage depths of the four SAM 2.1 sizes: how a snapshot folder says which one it is.
@@ -115,6 +116,8 @@ def _infer_sam2(folder: Path) -> str:
         raise FormatError("no config.json: not a SAM 2.1 snapshot folder", folder) from exc
     except (OSError, ValueError) as exc:
         raise FormatError(f"config.json is not readable JSON ({exc})", config_file) from exc
+    if config.get("model_type") in ("edgetam", "edgetam_video"):
+        return "edgetam"
     if config.get("model_type") not in ("sam2", "sam2_video"):
         what = config.get("model_type")
         raise FormatError(f"config.json describes a {what!r} model, not SAM 2", config_file)
