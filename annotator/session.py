@@ -409,7 +409,11 @@ class Session:
             finally:
                 source.close()
 
+        # Encoding frames ahead for clicks would take cores from the propagation (and queue
+        # behind it on the engine lane): paused until it ends.
+        self.engines.pause_precompute(True, "propagation")
         job = self.workers.submit(self.engines.lane, label, work)
+        job.on_done(lambda _job: self.engines.pause_precompute(False, "propagation"))
         self._track_job(job, "propagate")
         return job
 
