@@ -173,13 +173,15 @@ class ImageEncoder:
     def _tune_pytorch(self) -> None:
         import torch
 
-        levels = copy.deepcopy(self._torch_levels)  # never change the caller's model
-        backbone = getattr(levels.vision_encoder.backbone, "timm_model", None)
-        if backbone is not None:
+        levels = self._torch_levels
+        if getattr(levels.vision_encoder.backbone, "timm_model", None) is not None:
             with contextlib.suppress(ImportError):
                 from timm.utils.model import reparameterize_model
 
-                levels.vision_encoder.backbone.timm_model = reparameterize_model(backbone, inplace=True)
+                levels = copy.deepcopy(levels)  # fusing replaces modules: never in the caller's model
+                backbone = levels.vision_encoder.backbone
+                backbone.timm_model = reparameterize_model(backbone.timm_model, inplace=True)
+        # Only the convolution weights change layout; the model computes the same values.
         self._torch_levels = levels.to(memory_format=torch.channels_last)
 
     def _positions(self, model: Any) -> list[torch.Tensor]:
