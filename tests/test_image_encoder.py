@@ -1,6 +1,7 @@
 """The image encoder in ONNX Runtime (engines/image_encoder.py): the same levels as the model,
 exported once per weights and runtime, cached beside the weights, PyTorch when it cannot run;
-and the fast tracking path against stock transformers on tiny random models."""
+and the fast tracking path (encoder and memory attention in ONNX Runtime, pruned session)
+against stock transformers on tiny random models."""
 
 from __future__ import annotations
 
@@ -140,6 +141,7 @@ def test_fast_path_tracks_like_stock_transformers(onnx_encoder, family) -> None:
     tracker.add_conditioning(0, {1: mask})
     ours = [r.logits for r in tracker.propagate_logits(0, 1, {1: TRACKED})]
     assert tracker.encoder_runtime == "onnxruntime" and len(ours) == len(stock) == TRACKED
+    assert tracker.memory_runtime == "onnxruntime"  # memory attention too (one graph, every memory count)
     for a, b in zip(ours, stock):
         assert (a - b).abs().max().item() <= 1e-3 * b.abs().max().item()
         ma, mb = a > 0, b > 0

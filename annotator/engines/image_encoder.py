@@ -34,6 +34,7 @@ import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -141,7 +142,8 @@ class ImageEncoder:
         try:
             self.sha256 = self.sha256 or weights_sha256(self._torch_levels)
             name = f"image-encoder-{self.sha256[:16]}-{self.image_size}px-{versions}"
-            self.path = _cached_export(self._torch_levels, self.image_size, name, weights_dir)
+            levels, size = self._torch_levels, self.image_size
+            self.path = _cached_export_with(lambda out: _export(levels, size, out), name, weights_dir)
             self._session = self._load_session(self.path)
         except Exception as exc:  # export and runtime failures of any kind: fall back, say why
             if strict:
@@ -153,20 +155,9 @@ class ImageEncoder:
         return f"ONNX Runtime ({versions.split('-')[0][3:]}, CPU) from {self.path}"
 
     def _load_session(self, path: Path) -> Any:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self._threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Busy-waiting worker threads would steal the cores PyTorch needs between encoder calls.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = _load_ort_session(path, self._threads, outputs=3)
         self._input_name = session.get_inputs()[0].name
-        names = [o.name for o in session.get_outputs()]
-        if len(names) != 3:
-            raise RuntimeError(f"{path}: expected 3 outputs, found {names}")
-        self._output_names = names
+        self._output_names = [o.name for o in session.get_outputs()]
         return session
 
     # --- PyTorch ------------------------------------------------------------------------------
@@ -195,8 +186,26 @@ class ImageEncoder:
                     for s in sizes]
 
 
-def _cached_export(levels: Any, image_size: int, name: str, weights_dir: Path | None) -> Path:
-    """The exported graph ``<dir>/<name>/model.onnx``, exporting it on the first call."""
+def _load_ort_session(path: Path, threads: int, outputs: int) -> Any:
+    """An ONNX Runtime CPU session for ``path``, checked to have ``outputs`` outputs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Busy-waiting worker threads would steal the cores PyTorch needs between calls.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    if len(names) != outputs:
+        raise RuntimeError(f"{path}: expected {outputs} outputs, found {names}")
+    return session
+
+
+def _cached_export_with(export: Callable[[Path], None], name: str, weights_dir: Path | None) -> Path:
+    """The exported graph ``<dir>/<name>/model.onnx``; ``export(folder)`` writes it on the first
+    call. ``<dir>`` is ``<weights_dir>/onnx`` when writable, else the user cache folder."""
     candidates = [Path(weights_dir) / "onnx"] if weights_dir is not None else []
     candidates.append(paths.cache_dir() / "onnx")
     for folder in candidates:
@@ -217,8 +226,10 @@ def _cached_export(levels: Any, image_size: int, name: str, weights_dir: Path | 
                 last_error = exc
                 continue
             try:
-                log.info("exporting the image encoder to ONNX (once for these weights): %s", folder / name)
-                _export(levels, image_size, staging)
+                log.info("exporting to ONNX (once for these weights): %s", folder / name)
+                export(staging)
+                if not (staging / "model.onnx").is_file():
+                    raise RuntimeError(f"the export wrote no model.onnx in {staging}")
                 os.replace(staging, folder / name)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -237,5 +248,3 @@ def _export(levels: Any, image_size: int, out: Path) -> None:
     with quiet_transformers(), torch.inference_mode(False), torch.no_grad():
         exported = OnnxExporter().export(levels, sample, OnnxConfig(ort_fusions="cpu"))
         exported.save_pretrained(out)
-    if not (out / "model.onnx").is_file():
-        raise RuntimeError(f"the exporter wrote no model.onnx in {out}")

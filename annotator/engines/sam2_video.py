@@ -142,6 +142,7 @@ class Sam2VideoTracker:
         self._weights_dir = weights_dir
         self._features: SharedFeatures | None = None
         self._positions: list[torch.Tensor] | None = None
+        self.memory_runtime = "pytorch"  # "onnxruntime" once memory attention runs there
 
     # --- Tracker protocol --------------------------------------------------------------------
     def add_conditioning(self, frame: int, masks: dict[int, np.ndarray]) -> None:
@@ -319,12 +320,8 @@ class Sam2VideoTracker:
         model reads the pixels only to encode them)."""
         import torch
 
-        from annotator.engines.shared_features import shared_features
-
-        if self._features is None:
-            size = int(self.model.config.image_size)
-            self._features = shared_features(self.model, size, self._weights_dir, self._encoder_choice)
-            self._positions = [_flatten(p) for p in self._features.encoder.positions]
+        self.prepare_runtime()
+        assert self._features is not None
         fingerprint = getattr(self.source, "fingerprint", None)
         key = (str(fingerprint), int(frame)) if fingerprint is not None else None
         levels = self._features.get(key)
@@ -335,6 +332,22 @@ class Sam2VideoTracker:
             pixel_values = torch.zeros(3, 1, 1, device=self.device)
         features = {"vision_feats": [_flatten(t) for t in levels], "vision_pos_embeds": self._positions}
         return features, pixel_values
+
+    def prepare_runtime(self) -> None:
+        """Set up the image encoder and, where it runs in ONNX Runtime, memory attention too
+        (engines/memory_attention.py). The first use of some weights exports them (tens of
+        seconds, then cached on disk); the first frame does this when nobody called it before."""
+        if self._features is not None:
+            return
+        from annotator.engines import memory_attention
+        from annotator.engines.shared_features import shared_features
+
+        size = int(self.model.config.image_size)
+        features = shared_features(self.model, size, self._weights_dir, self._encoder_choice)
+        self._positions = [_flatten(p) for p in features.encoder.positions]
+        if features.encoder.runtime == "onnxruntime":
+            self.memory_runtime = memory_attention.attach(self.model, self._weights_dir)
+        self._features = features
 
     @property
     def encoder_runtime(self) -> str:
