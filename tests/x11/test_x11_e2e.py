@@ -104,7 +104,7 @@ class App:
     def project(self) -> Project:
         return Project.open(self.project_path, readonly=True)
 
-    def read(self, what: str, read: object) -> object:
+    def read(self, read: object) -> object:
         """One read of the project file (opened read-only while the app writes it)."""
         project = self.project()
         try:
@@ -113,7 +113,7 @@ class App:
             project.close()
 
     def wait_project(self, what: str, condition: object) -> object:
-        return wait_until(lambda: self.read(what, condition), what)
+        return wait_until(lambda: self.read(condition), what)
 
     def window_shown(self, name: str) -> bool:
         try:
@@ -189,15 +189,15 @@ def test_annotate_in_a_real_x11_window(app: App, tmp_path: Path) -> None:
     first = app.wait_project("the clicked mask", lambda p: _mask(p, ELLIPSE, 0))
     overlap = (first & truth).sum() / (first | truth).sum()
     assert overlap >= 0.8, f"click IoU {overlap:.3f}"
-    assert app.read("lock", lambda p: p.is_locked(ELLIPSE, 0))
+    assert app.read(lambda p: p.is_locked(ELLIPSE, 0))
 
     # 2. F propagates to the end of the clip.
     app.key("Return", "f")  # Enter ends the click session, F propagates forward
     app.wait_project("masks on every frame",
                      lambda p: len(p.object_frames(ELLIPSE)) == frame_count and not p.can_redo())
-    tracked = app.read("tracked mask", lambda p: _mask(p, ELLIPSE, FIX_FRAME))
+    tracked = app.read(lambda p: _mask(p, ELLIPSE, FIX_FRAME))
     assert tracked is not None and tracked.sum() > 0
-    assert not app.read("lock", lambda p: p.is_locked(ELLIPSE, FIX_FRAME))
+    assert not app.read(lambda p: p.is_locked(ELLIPSE, FIX_FRAME))
 
     # 3. Frame 50 (Home, then 5 x Shift+Right), corrected with a negative (right) click on its left part.
     app.key("Home", *["shift+Right"] * 5)

@@ -54,11 +54,12 @@ def ensure_tools() -> str | None:
         return None
     reason = why_cannot_install()
     if reason is None:
-        subprocess.run(["bash", str(INSTALL_SCRIPT)], check=False, capture_output=True, timeout=900)
+        done = subprocess.run(["bash", str(INSTALL_SCRIPT)], check=False, capture_output=True, text=True,
+                              timeout=900)  # hang guard: apt-get takes a minute or two at most
         missing = missing_tools()
         if not missing:
             return None
-        reason = f"{INSTALL_SCRIPT.name} ran but did not provide them"
+        reason = f"{INSTALL_SCRIPT.name} ran but did not provide them: {done.stderr.strip()[-500:]}"
     return f"missing for the real-X11 test: {', '.join(missing)}; {reason}"
 
 
