@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.app.session import Session
 from annotator.core.jobs import Job, JobState, Progress, Workers
 from annotator.engines import weights
 from annotator.gui import style
@@ -47,7 +48,6 @@ from annotator.gui.focus import open_dialog
 from annotator.gui.icons import icon
 from annotator.gui.jobs import SessionBridge
 from annotator.gui.widgets_common import SectionHeader, app_settings, format_bytes
-from annotator.session import Session
 
 AUTO = "auto"
 COLUMNS = ("Model", "For", "Size", "Licence", "Status")
