@@ -145,7 +145,7 @@ def stock_stream(model: Any, processor: Any, frames: list[np.ndarray], mask: np.
 
 def rendered_frames(count: int, width: int, height: int) -> tuple[list[np.ndarray], np.ndarray]:
     """``count`` synthetic frames (moving textured shapes) and the first object's mask on frame 0."""
-    from annotator.core.synthetic import render_scene
+    from annotator.sim.synthetic import render_scene
 
     pairs = list(render_scene(num_frames=count, width=width, height=height, seed=0))
     return [np.ascontiguousarray(f) for f, _ in pairs], pairs[0][1][1]

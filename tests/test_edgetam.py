@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from annotator.core.synthetic import render_scene
 from annotator.engines.factory import create_segmenter, infer_model
 from annotator.engines.model_configs import REPVIT, backbone_name, edgetam_image_config, edgetam_video_config
 from annotator.engines.sam2_image import Sam2ImageSegmenter, load_edgetam_snapshot
 from annotator.engines.sam2_video import Sam2VideoTracker
 from annotator.engines.segmenter import Prompt
 from annotator.errors import FormatError
+from annotator.sim.synthetic import render_scene
 from tests.session_helpers import iou
 from tests.tiny_sam2_video import IMAGE_SIZE, tiny_edgetam_video, tiny_video_processor
 

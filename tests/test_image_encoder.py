@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from annotator.core.synthetic import render_scene
 from annotator.engines import image_encoder
 from annotator.engines.image_encoder import ImageEncoder, runtime_versions
 from annotator.engines.sam2_video import Sam2VideoTracker
 from annotator.engines.tracker import ListFrames
+from annotator.sim.synthetic import render_scene
 from tests.tiny_sam2_video import IMAGE_SIZE, tiny_edgetam_video, tiny_sam2_video, tiny_video_processor
 
 pytestmark = pytest.mark.skipif(runtime_versions() is None, reason="onnxruntime, onnx or onnxscript missing")

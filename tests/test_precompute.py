@@ -147,7 +147,7 @@ def test_neighbours_stay_within_the_ram_budget(workers) -> None:
 
 def test_pauses_last_while_any_reason_does() -> None:
     """Playback and a propagation each pause encoding ahead; it resumes only when both ended."""
-    from annotator.session import Session
+    from annotator.app.session import Session
 
     requests: list[int] = []
 

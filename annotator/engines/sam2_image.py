@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from annotator.engines.embedding_cache import DiskEmbeddingCache, Embedding, as_frame_key
-from annotator.engines.factory import EDGETAM_IMAGE_MODELS, SAM2_IMAGE_MODELS
 from annotator.engines.sam import PromptableSegmenter, _mask_to_logits, _use_multimask, weights_tag
 from annotator.engines.segmenter import MaskResult, Prompt
 from annotator.engines.snapshots import check_config, load_complete_weights, quiet_transformers
@@ -89,7 +88,9 @@ class Sam2ImageSegmenter(PromptableSegmenter):
 
     @property
     def encoder_runtime(self) -> str:
-        return self.features.encoder.runtime
+        """How the encoder runs ("onnxruntime", "pytorch"; "" before the first encode). Never
+        builds it: the UI thread reads this."""
+        return self._features.encoder.runtime if self._features is not None else ""
 
     def _encode(self, image: np.ndarray) -> Embedding:
         return self._encode_for(image, None)
@@ -219,11 +220,12 @@ def load_sam2_image(
     from annotator.engines import weights as registry
     from annotator.engines.device import pick_device
 
-    known = (*SAM2_IMAGE_MODELS, *EDGETAM_IMAGE_MODELS)
-    if name not in known:
-        raise ValueError(f"unknown SAM 2.1 / EdgeTAM model {name!r}; expected one of {', '.join(known)}")
+    families = {s.name: s.family for s in registry.REGISTRY.values()
+                if s.family in ("sam2", "edgetam") and "segment" in s.tasks}
+    if name not in families:
+        raise ValueError(f"unknown SAM 2.1 / EdgeTAM model {name!r}; expected one of {', '.join(families)}")
     folder = Path(registry.require(name, weights))
-    if name in EDGETAM_IMAGE_MODELS:
+    if families[name] == "edgetam":
         model, processor = load_edgetam_snapshot(folder)
     else:
         model, processor = load_sam2_snapshot(folder)
