@@ -166,41 +166,47 @@ def clicks(video_model: Any, stock_video: Any, frames: list[np.ndarray], tracker
                                     "stock_encoded": [], "ours_tracked_frame": []}
     for rep in range(2):
         image = np.ascontiguousarray(np.roll(unvisited, 37 * (rep + 1), axis=1))
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), time.process_time()
         ours.prepare(image, ("unvisited", rep))
         result = ours.predict(Prompt(point, [1]), ("unvisited", rep))
-        rows["ours_first"].append((time.perf_counter() - began) * 1000.0)
-        began = time.perf_counter()
+        _record(rows, "ours_first", began, cpu)
+        began, cpu = time.perf_counter(), time.process_time()
         with torch.inference_mode():
             inputs = processor(images=image, input_points=[[point]], input_labels=[[[1]]],
                                return_tensors="pt")
             out = stock(**inputs)
             processor.post_process_masks(out.pred_masks, inputs["original_sizes"])
-        rows["stock_first"].append((time.perf_counter() - began) * 1000.0)
+        _record(rows, "stock_first", began, cpu)
         with torch.inference_mode():
             embeddings = stock.get_image_embeddings(inputs["pixel_values"])
         for _ in range(3):
-            began = time.perf_counter()
+            began, cpu = time.perf_counter(), time.process_time()
             ours.predict(Prompt([point[0], [WIDTH * 0.6, HEIGHT * 0.5]], [1, 0], prior=result.logits),
                          ("unvisited", rep))
-            rows["ours_encoded"].append((time.perf_counter() - began) * 1000.0)
-            began = time.perf_counter()
+            _record(rows, "ours_encoded", began, cpu)
+            began, cpu = time.perf_counter(), time.process_time()
             with torch.inference_mode():
                 sparse_inputs = processor(images=image, input_points=[[point]], input_labels=[[[1]]],
                                           return_tensors="pt")
                 out = stock(image_embeddings=embeddings, input_points=sparse_inputs["input_points"],
                             input_labels=sparse_inputs["input_labels"])
                 processor.post_process_masks(out.pred_masks, sparse_inputs["original_sizes"])
-            rows["stock_encoded"].append((time.perf_counter() - began) * 1000.0)
+            _record(rows, "stock_encoded", began, cpu)
     # A frame the tracker went through: the click engine finds its encoding in the shared cache.
     key, encoded = (Frames.fingerprint, 1), ours.features.encoded
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     ours.prepare(frames[1], key)
     ours.predict(Prompt(point, [1]), key)
-    rows["ours_tracked_frame"].append((time.perf_counter() - began) * 1000.0)
+    _record(rows, "ours_tracked_frame", began, cpu)
     summary = {name: float(np.median(values)) for name, values in rows.items()}
     summary["tracked_frame_encoded_again"] = ours.features.encoded != encoded
     return summary
+
+
+def _record(rows: dict[str, list[float]], name: str, began: float, cpu: float) -> None:
+    """Wall ms under ``name``, process CPU ms under ``name_cpu`` (steadier on a loaded machine)."""
+    rows.setdefault(name, []).append((time.perf_counter() - began) * 1000.0)
+    rows.setdefault(f"{name}_cpu", []).append((time.process_time() - cpu) * 1000.0)
 
 
 # --- report --------------------------------------------------------------------------------------
@@ -230,6 +236,9 @@ def print_report(results: list[dict[str, Any]]) -> None:
                   f"stock {c['stock_encoded']:.0f} / ours {c['ours_encoded']:.0f} "
                   f"({_ratio(c['stock_encoded'], c['ours_encoded'])}); "
                   f"a frame the tracker encoded: ours {c['ours_tracked_frame']:.0f}")
+            print(f"  (process CPU ms: unvisited stock {c['stock_first_cpu']:.0f} / ours "
+                  f"{c['ours_first_cpu']:.0f}; "
+                  f"encoded stock {c['stock_encoded_cpu']:.0f} / ours {c['ours_encoded_cpu']:.0f})")
 
 
 def _ratio(stock: float, ours: float) -> str:
@@ -250,6 +259,11 @@ def summary(results: list[dict[str, Any]], peak_mb: float) -> dict[str, Any]:
         "stock_click_ms_encoded_edgetam": clicks_.get("stock_encoded"),
         "stock_first_click_ms_edgetam": clicks_.get("stock_first"),
         "click_ms_tracked_frame_edgetam": clicks_.get("ours_tracked_frame"),
+        "click_cpu_ms_encoded_edgetam": clicks_.get("ours_encoded_cpu"),
+        "first_click_cpu_ms_edgetam": clicks_.get("ours_first_cpu"),
+        "stock_click_cpu_ms_encoded_edgetam": clicks_.get("stock_encoded_cpu"),
+        "stock_first_click_cpu_ms_edgetam": clicks_.get("stock_first_cpu"),
+        "memory_attention_runtime": {r["model"]: r.get("memory_attention_runtime") for r in results},
         "max_rel_logit_diff": max(r["parity"]["max_rel_logit_diff"] for r in results),
         "min_mask_iou": min(r["parity"]["min_mask_iou"] for r in results),
         "min_mask_pixels": min(r["parity"]["min_mask_pixels"] for r in results),
