@@ -179,17 +179,19 @@ def clicks(video_model: Any, stock_video: Any, frames: list[np.ndarray], tracker
         _record(rows, "stock_first", began, cpu)
         with torch.inference_mode():
             embeddings = stock.get_image_embeddings(inputs["pixel_values"])
+        # The same refining click on both sides: a second (negative) point and the first mask.
+        points = [point[0], [WIDTH * 0.6, HEIGHT * 0.5]]
         for _ in range(3):
             began, cpu = time.perf_counter(), time.process_time()
-            ours.predict(Prompt([point[0], [WIDTH * 0.6, HEIGHT * 0.5]], [1, 0], prior=result.logits),
-                         ("unvisited", rep))
+            ours.predict(Prompt(points, [1, 0], prior=result.logits), ("unvisited", rep))
             _record(rows, "ours_encoded", began, cpu)
             began, cpu = time.perf_counter(), time.process_time()
             with torch.inference_mode():
-                sparse_inputs = processor(images=image, input_points=[[point]], input_labels=[[[1]]],
+                sparse_inputs = processor(images=image, input_points=[[points]], input_labels=[[[1, 0]]],
                                           return_tensors="pt")
                 out = stock(image_embeddings=embeddings, input_points=sparse_inputs["input_points"],
-                            input_labels=sparse_inputs["input_labels"])
+                            input_labels=sparse_inputs["input_labels"],
+                            input_masks=torch.from_numpy(result.logits)[None], multimask_output=False)
                 processor.post_process_masks(out.pred_masks, sparse_inputs["original_sizes"])
             _record(rows, "stock_encoded", began, cpu)
     # A frame the tracker went through: the click engine finds its encoding in the shared cache.
