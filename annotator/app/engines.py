@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from annotator.app.events import EngineStatus, Notice
 from annotator.core.jobs import Workers
 from annotator.engines.segmenter import Segmenter
 from annotator.engines.tracker import FrameSource, Tracker
@@ -25,7 +26,7 @@ from annotator.errors import AnnotatorError, WeightsMissingError
 if TYPE_CHECKING:
     from annotator.core.video_source import VideoSource
 
-Report = Callable[..., None]  # report(event, **payload): "engine_status" or "notice"
+Report = Callable[[object], None]  # report(event): an EngineStatus or a Notice (app/events.py)
 View = Callable[[], "tuple[VideoSource | None, int]"]  # the video on screen and its current frame
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ class EngineManager:
 
     def announce(self) -> None:
         status = self.status()
-        self._report("engine_status", **status)
+        self._report(EngineStatus(**status))
 
     # --- segmenter ------------------------------------------------------------------------
     def segmenter(self) -> Segmenter:
@@ -124,7 +125,7 @@ class EngineManager:
 
         fallback = OomFallback(
             move_to_cpu=lambda: self._move_segmenter_to_cpu(segmenter),
-            notify=lambda message: self._report("notice", message=message, level="warning"),
+            notify=lambda message: self._report(Notice(message, "warning")),
         )
         return fallback.run(lambda: call(self._segmenter or segmenter))
 

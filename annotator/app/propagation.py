@@ -171,7 +171,7 @@ def _execute(
         report.frames_written += 1 if wrote_ids else 0
         done += 1
         batch.clear()
-        ctx.report(done, total, f"frame {frame}")
+        ctx.report(done, total, f"frame {frame}", frame=frame)
         ctx.add_partial(frame)
         if on_frame is not None and wrote_ids:
             on_frame(frame, wrote_ids)

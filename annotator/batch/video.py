@@ -107,7 +107,7 @@ def process_video(job: VideoJob, out_root: str, attempt: int = 1) -> dict[str, A
 
 
 def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
-    from annotator.app.session import video_ref
+    from annotator.app.project_files import video_ref
     from annotator.core.project import Project
     from annotator.core.video import open_video
 

@@ -133,7 +133,7 @@ def _ids(parser: argparse.ArgumentParser, text: str | None) -> list[int] | None:
 
 def _open(path: Path) -> tuple[Project, VideoSource]:
     """The project and its video; a video or frame folder opens (or makes) its project."""
-    from annotator.app.session import PROJECT_SUFFIX, default_project_path, video_ref
+    from annotator.app.project_files import PROJECT_SUFFIX, default_project_path, video_ref
     from annotator.core.project import Project
     from annotator.core.video import open_video
 
