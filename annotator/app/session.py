@@ -452,6 +452,20 @@ class Session:
         """What would classify/caption, or which model is missing and how to get it."""
         return self.engines.describers().status(task)
 
+    def set_describer(self, task: str, name: str = "auto", weights: str | Path | None = None) -> str:
+        """Pick the classify/caption model (``weights``: a local snapshot); the next run loads it.
+        Returns the model that will run; WeightsMissingError when it is not installed."""
+        describers = self.engines.describers()
+        describers.set_model(task, name, weights)
+        return describers.resolve(task)[0]
+
+    def resolve_describer(self, task: str) -> tuple[str, str]:
+        """(model, why) for classify/caption; WeightsMissingError when none is installed."""
+        return self.engines.describers().resolve(task)
+
+    def describer_device(self) -> str:  # where classify/caption run
+        return self.engines.describers().device
+
     def save_labels(self, labels: list[str]) -> None:
         """Keep the user's extra classification labels with the project."""
         describe_runs.save_labels(self._require_project(), labels)

@@ -116,6 +116,10 @@ class ProjectView:
     def frame_captions(self) -> list[Insight]:
         return [i for i in self._project.insights(kind=kinds.FRAME_CAPTION) if i.object_id is None]
 
+    def vocabulary(self, extra: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """The labels a classification scores: the project's categories, then ``extra``."""
+        return describe_runs.vocabulary(self._project, extra)
+
     def saved_labels(self) -> list[str]:
         """The user's extra labels for classification, kept with the project."""
         return describe_runs.saved_labels(self._project)
