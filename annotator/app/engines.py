@@ -35,13 +35,15 @@ T = TypeVar("T")
 
 class EngineManager:
     def __init__(self, workers: Workers, report: Report, view: View, segmenter: str = "auto",
-                 tracker: str = "auto", device: str | None = None) -> None:
+                 tracker: str = "auto", device: str | None = None,
+                 weights: dict[str, str | Path] | None = None) -> None:
         self._workers = workers
         self._report = report
         self._view = view
         self.requested_segmenter = segmenter
         self.requested_tracker = tracker
         self.requested_device = device
+        self.weights = dict(weights or {})  # task ("segment", "track") -> local weights file or folder
         self._device: str | None = None
         self._segmenter: Segmenter | None = None
         self._segmenter_reason = ""
@@ -57,9 +59,9 @@ class EngineManager:
             from annotator.engines.factory import needs_torch, resolve_device
 
             task, name = ("segment", self.requested_segmenter)
-            if not needs_torch(task, name):
+            if not needs_torch(task, name, self.weights.get(task)):
                 task, name = ("track", self.requested_tracker)
-            self._device = resolve_device(task, name, self.requested_device)
+            self._device = resolve_device(task, name, self.requested_device, self.weights.get(task))
         return self._device
 
     @property
@@ -116,8 +118,12 @@ class EngineManager:
                 from annotator.engines.factory import create_segmenter
 
                 self._segmenter, self._segmenter_reason = create_segmenter(
-                    self.requested_segmenter, device=self.device)
+                    self.requested_segmenter, device=self.device, weights=self.weights.get("segment"))
             return self._segmenter
+
+    def segmenter_reason(self) -> str:
+        """Why the loaded segmenter was chosen ("" before it is loaded)."""
+        return self._segmenter_reason
 
     def run_segmenter(self, call: Callable[[Segmenter], T], segmenter: Segmenter) -> T:
         """Run a segmenter call; on CUDA out-of-memory fall back to the CPU once and say so."""
@@ -171,7 +177,8 @@ class EngineManager:
     def make_tracker(self, source: FrameSource) -> Tracker:
         from annotator.engines.factory import create_tracker
 
-        tracker, _reason = create_tracker(self.requested_tracker, source, device=self.device)
+        tracker, _reason = create_tracker(self.requested_tracker, source, device=self.device,
+                                          weights=self.weights.get("track"))
         return tracker
 
     # --- describers (classification and captioning) ----------------------------------------

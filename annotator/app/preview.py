@@ -6,6 +6,22 @@ from __future__ import annotations
 import numpy as np
 
 
+def rough_preview(base: np.ndarray | None, image: np.ndarray, x: float, y: float,
+                  positive: bool) -> np.ndarray:
+    """The colour region around the point (a flood fill at about 192 px) added to, or for a
+    negative click cut from, ``base`` (the object's mask so far, or None). ``image`` is the
+    frame the view already holds; the engine's answer replaces the guess."""
+    if base is None:
+        base = np.zeros(image.shape[:2], bool)
+    region = colour_region(image, x, y)
+    return base | region if positive else base & ~region
+
+
+def warm_up() -> None:
+    """Run the preview once on a small image: OpenCV builds its colour tables on first use."""
+    colour_region(np.zeros((48, 64, 3), np.uint8), 32, 24)
+
+
 def colour_region(image: np.ndarray, x: float, y: float, long_side: int = 192) -> np.ndarray:
     """The connected region of similar colour around (x, y), as a full-resolution bool mask.
 

@@ -36,7 +36,7 @@ from annotator.app.events import (
     store_events,
 )
 from annotator.app.models import Models
-from annotator.app.preview import colour_region
+from annotator.app.preview import rough_preview, warm_up
 from annotator.app.project_files import open_store, open_temporary_store
 from annotator.app.prompts import InteractiveSegmentation, PromptState
 from annotator.app.propagation import (
@@ -66,7 +66,8 @@ class Session:
     """Open a video or project, then annotate it. Close it when done (or use ``with``)."""
 
     def __init__(self, segmenter: str = "auto", tracker: str = "auto", device: str | None = None,
-                 workers: Workers | None = None) -> None:
+                 workers: Workers | None = None, weights: dict[str, str | Path] | None = None) -> None:
+        """``weights``: local weights per task ("segment", "track") instead of the installed ones."""
         self.events = Emitter(*EVENTS)  # typed events (app/events.py)
         self.workers = workers or Workers()
         self._owns_workers = workers is None
@@ -77,7 +78,7 @@ class Session:
         self.requested_tracker = tracker
         self.requested_device = device
         self.engines = EngineManager(self.workers, self.events.emit, self._on_screen,
-                                     segmenter=segmenter, tracker=tracker, device=device)
+                                     segmenter=segmenter, tracker=tracker, device=device, weights=weights)
         self.models = Models(self.workers, self._track_job, self.engines)  # weights as Jobs
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
         self._interactive: InteractiveSegmentation | None = None
@@ -257,6 +258,20 @@ class Session:
         snapshot = self._interactive_state().add_point(oid, frame, x, y, positive)
         return self._segment(snapshot)
 
+    def segment(self, oid: int, points: list[tuple[float, float, bool]],
+                box: tuple[float, float, float, float] | None = None, frame: int | None = None) -> Job[Any]:
+        """A new click session with every point (x, y, positive) and the box at once: one
+        prediction, saved like a click (``annotator segment``)."""
+        frame = self._frame_or_current(frame)
+        for x, y, _ in points:
+            self._check_point(x, y)
+        return self._segment(self._interactive_state().set_prompt(oid, frame, points, box))
+
+    def segmenter_choice(self) -> tuple[str, str]:
+        """(name, why) of the loaded segmenter, or of the one that would load."""
+        reason = self.engines.segmenter_reason()
+        return (self.engines.segmenter().name, reason) if reason else self.engines.choose_segmenter()
+
     def set_box(self, oid: int, box: tuple[float, float, float, float], frame: int | None = None) -> Job[Any]:
         frame = self._frame_or_current(frame)
         snapshot = self._interactive_state().set_box(oid, frame, box)
@@ -284,26 +299,13 @@ class Session:
 
     def rough_preview(self, oid: int, x: float, y: float, positive: bool, image: np.ndarray,
                       base: np.ndarray | None = None, frame: int | None = None) -> np.ndarray:
-        """An instant guess for a click, shown until the engine's mask arrives (a few ms, no model).
-
-        The colour region around the point (a flood fill at about 192 px) is added to, or for a
-        negative click cut from, ``base`` (default: the object's mask on the frame). Nothing is
-        saved: the engine's answer replaces it. ``image`` is the frame the view already holds.
-        """
-        if base is None:
-            base = self.mask_array(oid, frame)
-        if base is None:
-            base = np.zeros(image.shape[:2], bool)
-        region = colour_region(image, x, y)
-        return base | region if positive else base & ~region
+        """An instant guess for a click, shown until the engine's mask arrives (preview.py).
+        ``base`` defaults to the object's mask on the frame; nothing is saved."""
+        return rough_preview(self.mask_array(oid, frame) if base is None else base, image, x, y, positive)
 
     def warm_up_preview(self) -> Job[None]:
-        """Run the preview code once, in the background, on a small image: OpenCV builds its
-        colour tables on first use (~100 ms), which would otherwise land on the first click."""
-        def work(ctx: JobContext) -> None:
-            colour_region(np.zeros((48, 64, 3), np.uint8), 32, 24)
-
-        return self.workers.submit(Workers.IO_LANE, "warm up the click preview", work)
+        """Build OpenCV's colour tables in the background, not on the first click (~100 ms)."""
+        return self.workers.submit(Workers.IO_LANE, "warm up the click preview", lambda ctx: warm_up())
 
     def _segment(self, snapshot: PromptState) -> Job[Any]:
         self.events.emit(PromptsChanged(snapshot.object_id, snapshot.frame))
