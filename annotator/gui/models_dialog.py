@@ -42,6 +42,7 @@ from annotator.app.events import EngineStatus, JobFinished, JobProgress
 from annotator.app.session import Session
 from annotator.app.values import Job, JobState
 from annotator.gui import style
+from annotator.gui.focus import open_dialog
 from annotator.gui.icons import icon
 from annotator.gui.jobs import SessionBridge
 from annotator.gui.widgets_common import SectionHeader, app_settings, format_bytes
@@ -396,7 +397,7 @@ class ModelsDialog(QDialog):
         delete.clicked.connect(lambda: self._delete(name))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.confirm = box
-        box.open()
+        open_dialog(box)
 
     def _delete(self, name: str) -> None:
         try:
