@@ -253,7 +253,7 @@ class TimelineWidget(QWidget):
                 self._on_prompts_changed(oid, frame)
 
     def _on_project_opened(self, _event: ProjectOpened | None = None) -> None:
-        self._frame_count = self.session.view.frame_count
+        self._frame_count = self.session.frame_count  # the video as opened (its project may predate a change)
         n = self._frame_count
         self.transport.frame.blockSignals(True)
         self.transport.frame.setRange(0, max(0, n - 1))
