@@ -135,7 +135,14 @@ class Project(ItemsMixin, MaskRowsMixin):
         _check_header(path)
         conn = None
         try:
-            if readonly:
+            if readonly and _can_write_beside(path):
+                # A read-write connection that may not write (query_only): SQLite's last connection to
+                # close checkpoints and deletes -wal / -shm, and one that is not last leaves them to the
+                # writer. A mode=ro connection can do neither and leaves both files behind. (Not
+                # immutable=1: the app may be writing the project while this reads it.)
+                conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+                conn.execute("PRAGMA query_only = ON")
+            elif readonly:  # read-only file or folder: SQLite cannot leave files there anyway
                 conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
                                        check_same_thread=False, isolation_level=None)
             else:
@@ -487,6 +494,13 @@ class Project(ItemsMixin, MaskRowsMixin):
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+def _can_write_beside(path: Path) -> bool:
+    """Whether SQLite could write the file and its -wal / -shm beside it."""
+    import os
+
+    return os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)
+
 
 def _build_new_file(tmp: Path, video: VideoRef) -> None:
     for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):
