@@ -127,8 +127,8 @@ def test_multi_object_round_trip_through_mot_mots_and_yolo(videos, tmp_path):
         for oid, frame in built.masks:
             want_frames.setdefault(oid, set()).add(frame)
         want_cats = {oid: cat for oid, cat in built.categories.items()}
-        for fmt, importer, root in (("mot", import_mot, tmp_path / "mot"), ("mots", import_mots, tmp_path / "mots"),
-                                    ("yolo", import_yolo, tmp_path / "yolo")):
+        for fmt, importer in (("mot", import_mot), ("mots", import_mots), ("yolo", import_yolo)):
+            root = tmp_path / fmt
             back = tmp_path / f"{fmt}-{built.path.stem}.annot"
             importer(root, built.source, back)
             masks = project_masks(back)
@@ -145,7 +145,8 @@ def test_multi_object_round_trip_through_mot_mots_and_yolo(videos, tmp_path):
 
 
 def test_yolo_dataset_of_many_videos_split_by_video(videos, tmp_path):
-    summary = export_projects([v.path for v in videos], "yolo", tmp_path / "y", split={"train": 0.5, "val": 0.5})
+    summary = export_projects([v.path for v in videos], "yolo", tmp_path / "y",
+                              split={"train": 0.5, "val": 0.5})
     data = yaml.safe_load((tmp_path / "y" / "data.yaml").read_text())
     assert data["names"] == {0: "pedestrian", 1: "car", 2: "person"}
     sets = {name: data[name] for name in ("train", "val")}
