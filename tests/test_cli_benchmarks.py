@@ -42,11 +42,13 @@ def test_mots_options_and_the_class_warning(built, tmp_path, capsys):
     code, out, err = _run(capsys, "export", built.path, "--format", "mots", "--out", tmp_path / "m2",
                           "--objects", "3", "--class-map", "object=7")
     assert code == 0 and "warning: no exported object is in a class" in err and "'object'" in err
-    for bad in (["--frame-base", "2"], ["--class-map", "car"], ["--seqmap", "nosplit"]):
+    for fmt, bad in (("mots", ["--frame-base", "2"]), ("mots", ["--class-map", "car"]),
+                     ("mots", ["--seqmap", "nosplit"]), ("coco", ["--class-map", "car=1"]),
+                     ("mot", ["--gt", str(built.path)]), ("yolo", ["--polygon-fallback", "approx"])):
         with pytest.raises(SystemExit) as exit_info:
-            main(["export", str(built.path), "--format", "mots", "--out", str(tmp_path / "m3"), *bad])
+            main(["export", str(built.path), "--format", fmt, "--out", str(tmp_path / "m3"), *bad])
         assert exit_info.value.code == 2
-        capsys.readouterr()
+        assert "error:" in capsys.readouterr().err
 
 
 def test_polygon_summary_and_fallback(built, tmp_path, capsys):

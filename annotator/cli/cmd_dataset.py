@@ -33,7 +33,7 @@ IMPORT_FORMATS = ("coco", "ytvis", "davis", "mot", "mots", "yolo")
 def register(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser(
         "export", help="export projects to COCO, YouTube-VIS, DAVIS, MOT/MOTS, YOLO or an overlay video",
-        description="Export one project, or several as one dataset (coco/ytvis), to PATH.")
+        description="Export one project, or several as one dataset (coco, ytvis, mot, mots, yolo), to PATH.")
     export.add_argument("projects", nargs="+", type=Path, metavar="PROJECT", help=".annot project file(s)")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("--out", required=True, type=Path, metavar="PATH",
@@ -151,7 +151,7 @@ def _options(args: argparse.Namespace) -> Any:
             results=args.results, alpha=args.alpha, fps=args.fps, default_category=args.default_category,
             polygon_fallback=args.polygon_fallback, class_map=args.class_map, frame_base=args.frame_base,
             seqmap=args.seqmap, gt=args.gt,
-        ).validate()
+        ).validate().check_format(getattr(args, "format", None) or args.to_format)
     except ValueError as exc:
         args.parser.error(str(exc))
 

@@ -88,7 +88,10 @@ def get_format(name: str) -> FormatSpec:
 def export_project(project: Any, fmt: str, out: str | Path, options: ExportOptions | None = None,
                    progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
     """Export one project (an open Project or a path) in ``fmt``."""
-    return get_format(fmt).export_fn()(project, out, options, progress=progress, cancel=cancel)
+    spec = get_format(fmt)
+    if options is not None:
+        options.check_format(fmt)
+    return spec.export_fn()(project, out, options, progress=progress, cancel=cancel)
 
 
 def export_projects(projects: Sequence[Any], fmt: str, out: str | Path, options: ExportOptions | None = None,
@@ -103,6 +106,8 @@ def export_projects(projects: Sequence[Any], fmt: str, out: str | Path, options:
     if not spec.multi_video:
         raise ValueError(f"{fmt} holds one video; several projects (or --split) need coco, ytvis, mot, mots "
                          "or yolo")
+    if options is not None:
+        options.check_format(fmt)
     return spec.dataset_fn()(projects, out, options, split=split, seed=seed, progress=progress, cancel=cancel)
 
 

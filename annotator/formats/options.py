@@ -92,6 +92,21 @@ class ExportOptions:
             raise ValueError("the default category needs a name")
         return self
 
+    def check_format(self, fmt: str) -> ExportOptions:
+        """Return self, or raise ValueError naming the options that ``fmt`` would silently ignore."""
+        unused = []
+        if fmt not in ("mot", "mots"):
+            unused += [name for name, is_set in (("class map", self.class_map is not None),
+                                                 ("frame base", self.frame_base != 1),
+                                                 ("seqmap", self.seqmap is not None)) if is_set]
+        if fmt != "ytvis" and (self.results or self.gt):
+            unused.append("results" if self.results else "ground truth")
+        if self.polygon_fallback != "rle" and not (fmt == "coco" and self.polygons):
+            unused.append("polygon fallback (COCO --polygons only)")
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not an option of the {fmt} format")
+        return self
+
     def replace(self, **changes: object) -> ExportOptions:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 

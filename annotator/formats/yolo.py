@@ -103,6 +103,8 @@ def export_yolo_dataset(projects: Sequence[Any], out: str | Path, options: Expor
         stats.report(summary, "YOLO")
         if split:
             summary.extra["split"] = {name: {"videos": names} for name, names in sets.items()}
+            summary.warnings += [f"split {name!r} got no video (there are {len(videos)})"
+                                 for name, names in sets.items() if not names]
     summary.seconds = time.perf_counter() - started
     return summary
 
