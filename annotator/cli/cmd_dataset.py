@@ -91,7 +91,8 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     frames = f.add_mutually_exclusive_group()
     frames.add_argument("--write-frames", dest="write_frames", action="store_true", default=None,
                         help="also write the frames as images (default: YOLO yes, others no)")
-    frames.add_argument("--no-frames", dest="write_frames", action="store_false", help="do not write frames")
+    frames.add_argument("--no-frames", dest="write_frames", action="store_false",
+                        help="do not write frames (not for YOLO, whose labels need their images)")
     f.add_argument("--jpeg-quality", type=int, default=95, metavar="Q")
     f.add_argument("--layout", choices=("project", "2019", "2021"), default="project",
                    help="YouTube-VIS categories: the project's, or the official 2019 / 2021 list")
