@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from annotator import __version__
+from annotator.app.session import Session
 from annotator.errors import AnnotatorError
 from annotator.gui.actions import ActionRegistry
 from annotator.gui.canvas import CanvasView
@@ -50,7 +51,6 @@ from annotator.gui.opening import Opener
 from annotator.gui.propagation_bar import PropagationBar, PropagationController
 from annotator.gui.status import StatusBar
 from annotator.gui.timeline import TimelineWidget
-from annotator.session import Session
 
 log = logging.getLogger(__name__)
 

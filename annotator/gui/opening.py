@@ -16,11 +16,11 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QWidget
 
+from annotator.app.session import Session
 from annotator.core.jobs import Job, JobState, Workers
 from annotator.errors import ProjectLockedError, VideoMissingError
 from annotator.gui.dialogs import VIDEO_FILTER, RecentFiles, RelinkDialog, error_dialog
 from annotator.gui.relay import JobRelay
-from annotator.session import Session
 
 log = logging.getLogger(__name__)
 
