@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from format_helpers import HOLE_OBJECT, make_project
 
+from annotator.app.propagation import BACKWARD, FORWARD, plan_run
 from annotator.cli.main import main
 from annotator.core.imageio import read_label_png, write_label_png
 from annotator.core.project import Project
-from annotator.propagation import BACKWARD, FORWARD, plan_run
 
 
 @pytest.fixture(scope="module")

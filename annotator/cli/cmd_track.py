@@ -58,12 +58,12 @@ def _frame_range(text: str) -> tuple[int, int | None]:
 
 
 def run_track(args: argparse.Namespace) -> int:
+    from annotator.app.propagation import check_range, range_end
     from annotator.core.atomic import ensure_dir
     from annotator.core.imageio import read_label_png, write_label_png
     from annotator.core.video import open_video
     from annotator.engines.factory import create_tracker
     from annotator.errors import FormatError
-    from annotator.propagation import check_range, range_end
 
     out = ensure_dir(args.out)
     with open_video(args.source) as source:
