@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import DAVIS_DIR
 from pycocotools import mask as coco_mask
 
 from annotator.cli.main import main
@@ -30,14 +29,13 @@ from annotator.formats import ExportOptions, export_projects
 from annotator.formats.davis import import_davis
 from annotator.formats.mot import export_mot, export_mots
 
-DEV_DIR = DAVIS_DIR.parent / "davis16-dev"
 MINI = ("car-shadow", "blackswan", "bmx-trees")
 DEV = ("breakdance", "car-roundabout", "cows", "dog", "goat", "horsejump-high")
-REFERENCE = DAVIS_DIR / "reference"
 
 
-def _root(sequence: str) -> Path:
-    root = DAVIS_DIR if sequence in MINI else DEV_DIR
+def _root(davis_dir: Path, sequence: str) -> Path:
+    """davis16-mini (the ``davis_dir`` fixture) or davis16-dev beside it."""
+    root = davis_dir if sequence in MINI else davis_dir.parent / "davis16-dev"
     if not (root / "Annotations" / "480p" / sequence).is_dir():
         pytest.skip(f"DAVIS sequence {sequence} not found under {root} (set ANNOTATOR_DAVIS_DIR)")
     return root
@@ -49,8 +47,8 @@ def _png_masks(folder: Path) -> dict[int, np.ndarray]:
 
 
 @pytest.mark.parametrize("sequence", MINI + DEV)
-def test_mots_equals_the_davis_pngs_and_mot_boxes_their_bboxes(sequence, tmp_path):
-    root = _root(sequence)
+def test_mots_equals_the_davis_pngs_and_mot_boxes_their_bboxes(davis_dir, sequence, tmp_path):
+    root = _root(davis_dir, sequence)
     pngs = _png_masks(root / "Annotations" / "480p" / sequence)
     project = tmp_path / f"{sequence}.annot"
     import_davis(root / "Annotations" / "480p" / sequence, root / "JPEGImages" / "480p" / sequence, project)
@@ -80,10 +78,10 @@ def test_mots_equals_the_davis_pngs_and_mot_boxes_their_bboxes(sequence, tmp_pat
             assert frame not in boxes
 
 
-def _osvos_project(tmp_path: Path, sequence: str) -> Path:
+def _osvos_project(davis_dir: Path, tmp_path: Path, sequence: str) -> Path:
     """A project over the sequence's frames holding the OSVOS masks merged to one object, as the
     reference results file was made (score None counts as 1.0)."""
-    frames = DAVIS_DIR / "JPEGImages" / "480p" / sequence
+    frames = davis_dir / "JPEGImages" / "480p" / sequence
     with open_video(frames) as src:
         ref = VideoRef(path=str(frames.resolve()), fingerprint=src.fingerprint,
                        frame_count=src.frame_count, width=src.width, height=src.height, fps=src.fps,
@@ -92,17 +90,16 @@ def _osvos_project(tmp_path: Path, sequence: str) -> Path:
     with Project.create(path, ref) as project:
         project.add_object(name=sequence, category_id=project.ensure_category("object").id, object_id=1)
         rows = [(1, int(p.stem), rle_ops.encode(read_label_png(p) > 0), "imported", None, False)
-                for p in sorted((DAVIS_DIR / "results-osvos-davis2017" / sequence).glob("*.png"))]
+                for p in sorted((davis_dir / "results-osvos-davis2017" / sequence).glob("*.png"))]
         project.set_masks(rows, record_history=False)
     return path
 
 
 def test_results_matched_to_the_ground_truth_score_the_official_ap_in_any_order(davis_dir, tmp_path):
-    if not (REFERENCE / "ytvis-gt.json").is_file():
-        pytest.skip(f"{REFERENCE / 'ytvis-gt.json'} not found")
-    official = json.loads((REFERENCE / "ytvis-eval-official.json").read_text())["stats"]
-    projects = {s: _osvos_project(tmp_path, s) for s in MINI}
-    gt = REFERENCE / "ytvis-gt.json"
+    reference = davis_dir / "reference"
+    official = json.loads((reference / "ytvis-eval-official.json").read_text())["stats"]
+    projects = {s: _osvos_project(davis_dir, tmp_path, s) for s in MINI}
+    gt = reference / "ytvis-gt.json"
     scores = []
     for k, order in enumerate((MINI, MINI[::-1], ("blackswan", "bmx-trees", "car-shadow"))):
         out = tmp_path / f"results{k}.json"
@@ -119,8 +116,9 @@ def test_results_matched_to_the_ground_truth_score_the_official_ap_in_any_order(
 
 
 def test_results_fail_clearly_when_a_video_or_category_is_missing(davis_dir, tmp_path):
-    gt = json.loads((REFERENCE / "ytvis-gt.json").read_text())
-    project = _osvos_project(tmp_path, "blackswan")
+    reference = davis_dir / "reference"
+    gt = json.loads((reference / "ytvis-gt.json").read_text())
+    project = _osvos_project(davis_dir, tmp_path, "blackswan")
     only_car = dict(gt, videos=[v for v in gt["videos"] if v["file_names"][0].startswith("car-shadow/")])
     (tmp_path / "car.json").write_text(json.dumps(only_car))
     with pytest.raises(FormatError, match="video 'blackswan' is not in the ground truth"):
@@ -135,15 +133,16 @@ def test_results_fail_clearly_when_a_video_or_category_is_missing(davis_dir, tmp
 
 
 def test_eval_ytvis_reproduces_the_official_numbers(davis_dir, capsys):
-    official = json.loads((REFERENCE / "ytvis-eval-official.json").read_text())["stats"]
-    code = main(["eval", "--format", "ytvis", "--gt", str(REFERENCE / "ytvis-gt.json"),
-                 "--pred", str(REFERENCE / "ytvis-results-osvos.json"), "--json"])
+    reference = davis_dir / "reference"
+    official = json.loads((reference / "ytvis-eval-official.json").read_text())["stats"]
+    code = main(["eval", "--format", "ytvis", "--gt", str(reference / "ytvis-gt.json"),
+                 "--pred", str(reference / "ytvis-results-osvos.json"), "--json"])
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["AP"] == 0.664356
     assert {k: doc[k] for k in ("AP", "AP50", "AP75", "AR1", "AR10")} == \
         {k: official[k] for k in ("AP", "AP50", "AP75", "AR1", "AR10")}
-    assert main(["eval", "--format", "ytvis", "--gt", str(REFERENCE / "ytvis-gt.json"),
-                 "--pred", str(REFERENCE / "ytvis-results-osvos.json")]) == 0
+    assert main(["eval", "--format", "ytvis", "--gt", str(reference / "ytvis-gt.json"),
+                 "--pred", str(reference / "ytvis-results-osvos.json")]) == 0
     assert "Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | maxDets=100 ] = 0.664" in \
         capsys.readouterr().out
