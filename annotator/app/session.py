@@ -391,13 +391,16 @@ class Session:
 
     # --- propagation --------------------------------------------------------------------------
     def propagate(self, direction: str = "forward", object_ids: list[int] | None = None,
-                  start: int | None = None) -> Job[PropagationReport]:
-        """Carry masks from ``start`` (default: the current frame) forward, backward or both ways."""
+                  start: int | None = None,
+                  frame_range: tuple[int, int | None] | None = None) -> Job[PropagationReport]:
+        """Carry masks from ``start`` (default: the current frame) forward, backward or both ways,
+        each object up to its next lock and, with ``frame_range`` (start, stop: half-open), never
+        outside that range."""
         project = self._require_project()
         start = self._frame_or_current(start)
         ids = object_ids if object_ids is not None else [o.id for o in project.objects()]
         directions = {"forward": [FORWARD], "backward": [BACKWARD], "both": [FORWARD, BACKWARD]}[direction]
-        runs = [plan_run(project, start, d, ids) for d in directions]
+        runs = [plan_run(project, start, d, ids, frame_range) for d in directions]
         return self._start_propagation(runs, f"Propagate {direction} from frame {start}")
 
     def propagate_all(self, object_ids: list[int] | None = None) -> Job[PropagationReport]:
