@@ -16,6 +16,13 @@ from annotator.core import masks as rle_ops
 from annotator.core.project import ObjectInfo, Project
 
 
+def toggle_lock(project: Project, oid: int, frame: int) -> bool:
+    """Lock the mask against the tracker, or unlock it; returns the new state."""
+    locked = not project.is_locked(oid, frame)
+    project.set_locked(oid, frame, locked)
+    return locked
+
+
 def apply_brush(project: Project, oid: int, frame: int, stroke: np.ndarray, erase: bool = False) -> dict:
     """Add (or, with ``erase``, remove) the painted pixels to the object's mask; returns the RLE."""
     current = project.mask(oid, frame)

@@ -29,16 +29,20 @@ def default_project_path(video_path: str | Path) -> Path:
 
 
 def open_store(path: str | Path, video: str | Path | None = None, *, readonly: bool = False,
-               warn: Callable[[str], None] = lambda message: None) -> tuple[Project, VideoSource]:
+               need_video: bool = True, warn: Callable[[str], None] = lambda message: None,
+               ) -> tuple[Project, VideoSource | None]:
     """The project and its video for a ``.annot`` file (``video`` relinks a moved video), or for a
-    video, frame folder or image (its project beside it, created if new)."""
+    video, frame folder or image (its project beside it, created if new). Without
+    ``need_video``, a project's video is not opened (None)."""
     path = Path(path)
+    if not need_video:  # the store alone (export): whatever the path is, it must be a project
+        return Project.open(path, readonly=readonly), None
     if path.suffix == PROJECT_SUFFIX and path.is_file():
         project = Project.open(path, readonly=readonly)
         try:
             if video is not None:
                 project.relink_video(str(Path(video).resolve()), fingerprint_path(video))
-            return project, open_video(project.locate_video())
+            return project, open_video(project.locate_video()) if need_video else None
         except BaseException:
             project.close()
             raise

@@ -14,8 +14,9 @@ that refines the committed mask.
 from __future__ import annotations
 
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -126,3 +127,21 @@ class InteractiveSegmentation:
 def _copy(state: PromptState) -> PromptState:
     return PromptState(state.object_id, state.frame, list(state.points), list(state.labels), state.box,
                        state.logits, state.started_from_mask)
+
+
+def segment_work(engines: Any, interactive: InteractiveSegmentation, source: Any,
+                 snapshot: PromptState) -> Callable[[Any], Any]:
+    """The engine-lane work of a click: decode the frame, run the segmenter on the prompt
+    snapshot (the EngineManager ``engines`` times it and picks the device), save the mask."""
+    key = (source.fingerprint, snapshot.frame)
+
+    def work(ctx: Any) -> Any:
+        segmenter = engines.segmenter()
+        image = source.frame(snapshot.frame)
+        ctx.check_cancelled()
+        result = engines.run_segmenter(lambda seg: interactive.run(seg, image, key, snapshot), segmenter)
+        ctx.check_cancelled()
+        interactive.apply(snapshot, result)
+        return result
+
+    return work

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from annotator.app import editing
+from annotator.app import datasets, editing, review
 from annotator.app.describe import runs as describe_runs
 from annotator.app.describe.runs import DescribePlan
 from annotator.app.describe.steps import DescribeReport
@@ -38,7 +38,7 @@ from annotator.app.events import (
 from annotator.app.models import Models
 from annotator.app.preview import rough_preview, warm_up
 from annotator.app.project_files import open_store, open_temporary_store
-from annotator.app.prompts import InteractiveSegmentation, PromptState
+from annotator.app.prompts import InteractiveSegmentation, PromptState, segment_work
 from annotator.app.propagation import (
     BACKWARD,
     FORWARD,
@@ -48,9 +48,11 @@ from annotator.app.propagation import (
     plan_run,
     run_propagation,
 )
+from annotator.app.video_info import VideoInfo
 from annotator.app.views import ProjectView
 from annotator.core import masks as rle_ops
 from annotator.core.events import Emitter
+from annotator.core.frame_cache import Prefetch
 from annotator.core.jobs import Job, JobContext, Workers
 from annotator.core.project import Change, MaskRecord, ObjectInfo, Project
 from annotator.core.video_source import VideoSource
@@ -86,14 +88,17 @@ class Session:
 
     # --- opening and closing --------------------------------------------------------------
     def open(self, path: str | Path, video: str | Path | None = None, *,
-             readonly: bool = False) -> ProjectView:
+             readonly: bool = False, need_video: bool = True) -> ProjectView:
         """Open a video, frame folder, image or ``.annot`` project (creating the project if new).
 
         ``video`` relinks a project whose video moved. ``readonly`` opens an existing project
-        without the writer lock (``annotator export`` while the GUI has it open).
+        without the writer lock (``annotator export`` while the GUI has it open). Without
+        ``need_video`` a project opens even when its video is missing: the view and the
+        export work, frame calls raise ProjectError.
         """
         self.close()
-        self._attach(*open_store(path, video, readonly=readonly, warn=lambda m: self._notice(m, "warning")))
+        self._attach(*open_store(path, video, readonly=readonly, need_video=need_video,
+                                 warn=lambda m: self._notice(m, "warning")))
         return self.view
 
     def open_in_background(self, path: str | Path, video: str | Path | None = None) -> Job[ProjectView]:
@@ -112,13 +117,15 @@ class Session:
         self._attach(project, source)
         return self.view
 
-    def _attach(self, project: Project, source: VideoSource) -> None:
+    def _attach(self, project: Project, source: VideoSource | None) -> None:
         self._project, self.video = project, source
+        frames, video_path = (source.frame_count, str(source.path)) if source else (
+            project.video.frame_count, project.video.path)
         self._interactive = InteractiveSegmentation(project)
         self._unlisten = project.listen(self._on_store_changes)
         last = project.get_setting("last_frame", 0)
-        self.current_frame = int(min(max(0, last), source.frame_count - 1))
-        self.events.emit(ProjectOpened(str(project.path), str(source.path), source.frame_count))
+        self.current_frame = int(max(0, min(last, frames - 1)))
+        self.events.emit(ProjectOpened(str(project.path), video_path, frames))
         self.events.emit(FrameChanged(self.current_frame))
         self._emit_history()
         self.engines.announce()
@@ -197,6 +204,19 @@ class Session:
 
     def timestamp(self, frame: int | None = None) -> float:
         return self._source().timestamp(self.current_frame if frame is None else frame)
+
+    @property
+    def video_info(self) -> VideoInfo | None:
+        """The open video's size, frame rate, frame count and clock; None when none is open."""
+        return None if self.video is None else VideoInfo.of(self.video)
+
+    def prefetch_frames(self, start: int, count: int, step: int = 1) -> Prefetch:
+        """Decode frames ahead into the view's cache (playback); a newer call cancels the last."""
+        return self._source().prefetch(start, count, step)
+
+    def frame_cache_capacity(self) -> int:
+        """Bytes the view's frame cache may hold (0: unbounded)."""
+        return self._source().cache_stats().get("capacity", 0)
 
     # --- objects and categories ------------------------------------------------------------
     def objects(self) -> list[ObjectInfo]:
@@ -311,20 +331,8 @@ class Session:
         self.events.emit(PromptsChanged(snapshot.object_id, snapshot.frame))
         interactive = self._interactive_state()
         source = self._source()
-        key = (source.fingerprint, snapshot.frame)
-
-        def work(ctx: JobContext) -> Any:
-            segmenter = self.engines.segmenter()
-            image = source.frame(snapshot.frame)
-            ctx.check_cancelled()
-            result = self.engines.run_segmenter(lambda seg: interactive.run(seg, image, key, snapshot),
-                                                segmenter)
-            ctx.check_cancelled()
-            interactive.apply(snapshot, result)
-            return result
-
-        job = self.workers.submit_latest(f"segment-{snapshot.object_id}", self.engines.lane,
-                                         "segment", work)
+        job = self.workers.submit_latest(f"segment-{snapshot.object_id}", self.engines.lane, "segment",
+                                         segment_work(self.engines, interactive, source, snapshot))
         self._track_job(job, "segment")
         return job
 
@@ -341,11 +349,7 @@ class Session:
         self._require_project().delete_mask(oid, self._frame_or_current(frame))
 
     def toggle_lock(self, oid: int, frame: int | None = None) -> bool:
-        frame = self._frame_or_current(frame)
-        project = self._require_project()
-        locked = not project.is_locked(oid, frame)
-        project.set_locked(oid, frame, locked)
-        return locked
+        return editing.toggle_lock(self._require_project(), oid, self._frame_or_current(frame))
 
     def mark_absent(self, oid: int, start: int, stop: int) -> int:
         return editing.mark_absent(self._require_project(), oid, start, stop)
@@ -364,30 +368,18 @@ class Session:
 
     def set_frame_attribute(self, oid: int, key: str, on: bool, frame: int | None = None) -> None:
         """Set or clear one per-frame attribute (occluded, truncated), keeping the others."""
-        frame = self._frame_or_current(frame)
-        project = self._require_project()
-        attributes = dict(project.frame_attributes(oid, frame))
-        if on:
-            attributes[key] = True
-        else:
-            attributes.pop(key, None)
-        project.set_frame_attributes(oid, frame, attributes)
+        review.set_frame_attribute(self._require_project(), oid, self._frame_or_current(frame), key, on)
 
     def next_unreviewed(self, oid: int, after: int | None = None, wrap: bool = False) -> int | None:
         """The next frame after ``after`` where the object has a mask that is not reviewed.
         ``wrap``: when none is after it, the first such frame from the start (a search's wrap)."""
-        after = self._frame_or_current(after)
-        project = self._require_project()
-        reviewed = set(project.reviewed_frames(oid))
-        return _next_after([f for f in project.object_frames(oid) if f not in reviewed], after, wrap)
+        return review.next_unreviewed(self._require_project(), oid, self._frame_or_current(after), wrap)
 
     def next_weak_frame(self, oid: int, threshold: float = 0.5, after: int | None = None,
                         wrap: bool = False) -> int | None:
         """The next frame whose tracked confidence is below ``threshold`` (for review)."""
-        after = self._frame_or_current(after)
-        weak = [frame for frame, score, locked, _source, _area in self._require_project().track_summary(oid)
-                if not locked and score is not None and score < threshold]
-        return _next_after(weak, after, wrap)
+        return review.next_weak_frame(self._require_project(), oid, threshold,
+                                      self._frame_or_current(after), wrap)
 
     # --- propagation --------------------------------------------------------------------------
     def propagate(self, direction: str = "forward", object_ids: list[int] | None = None,
@@ -503,20 +495,25 @@ class Session:
         self.engines.pause_precompute(paused)
 
     # --- export -------------------------------------------------------------------------------
-    def export(self, format_name: str, out: str | Path, options: ExportOptions | None = None) -> Job[Any]:
-        """Export the project to ``out`` as a Job on the I/O lane (the same export as the CLI's)."""
-        from annotator.formats import export_project
-
-        project_path, out = Path(self._require_project().path), Path(out)
-
-        def work(ctx: JobContext) -> Any:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            return export_project(project_path, format_name, out, options,
-                                  progress=lambda done, total, message="": ctx.report(done, total, message),
-                                  cancel=ctx)
-
-        job = self.workers.submit(Workers.IO_LANE, f"export {format_name}", work)
+    def export(self, format_name: str, out: str | Path, options: ExportOptions | None = None, *,
+               with_projects: Sequence[str | Path] = (), split: dict[str, float] | None = None,
+               seed: int = 0, make_folder: bool = True) -> Job[Any]:
+        """Export the project (and ``with_projects``, as one dataset; ``split`` divides the videos)
+        to ``out`` as a Job on the I/O lane: the same export as the CLI's."""
+        projects = [Path(self._require_project().path), *map(Path, with_projects)]
+        job = datasets.export_job(self.workers, projects, format_name, Path(out), options, split, seed,
+                                  make_folder)
         self._track_job(job, "export")
+        return job
+
+    def import_annotations(self, path: str | Path, format_name: str, source: str | Path,
+                           project: str | Path, **format_options: Any) -> Job[Any]:
+        """Make the new project ``project`` over ``source`` from ``path`` in ``format_name`` (a Job;
+        ``format_options``: video, group_by). Open it afterwards to work on it."""
+        options = {k: v for k, v in format_options.items() if v is not None}
+        job = datasets.import_job(self.workers, Path(path), format_name, Path(source), Path(project),
+                                  **options)
+        self._track_job(job, "import")
         return job
 
     def save_copy(self, target: str | Path) -> Job[Path]:
@@ -555,8 +552,7 @@ class Session:
 
     def _job_done(self, job: Job[Any], kind: str) -> None:
         if job.error is not None:
-            level = "error"
-            self._notice(f"{job.name} failed: {job.error}", level)
+            self._notice(f"{job.name} failed: {job.error}", "error")
         self.events.emit(JobFinished(job, kind))
 
     def _notice(self, message: str, level: str = "info") -> None:
@@ -600,11 +596,3 @@ class Session:
             raise ProjectError(
                 f"point ({x:.0f}, {y:.0f}) is outside the {source.width}x{source.height} frame")
 
-
-def _next_after(frames: list[int], after: int, wrap: bool) -> int | None:
-    """The first of the sorted ``frames`` after ``after``; with ``wrap``, else the first from the
-    start (unless the search already started at frame 0: nothing is left to search again)."""
-    later = next((f for f in frames if f > after), None)
-    if later is None and wrap and after > 0 and frames:
-        return frames[0]
-    return later

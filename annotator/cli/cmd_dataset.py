@@ -19,8 +19,11 @@ has the project open is fine.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,53 +185,77 @@ class _Progress:
             self._bar = None
 
 
-def _run(args: argparse.Namespace, work: Any) -> Any:
-    bar = _Progress()
+@contextlib.contextmanager
+def _session() -> Iterator[Any]:
+    """A headless Session for one command. A failed job is reported here (a usage error or the
+    error line), so the Session's own log line about it would say it twice: it is dropped."""
+    from annotator.app.session import Session
+
+    logger = logging.getLogger("annotator.app.session")
+    quiet = logging.Filter("annotator.app.session.quiet")  # matches no record: drops them all
+    logger.addFilter(quiet)
     try:
-        return work(bar)
+        with Session(segmenter="classical", tracker="classical") as session:
+            yield session
+    finally:
+        logger.removeFilter(quiet)
+
+
+def _run(args: argparse.Namespace, start: Any) -> Any:
+    """Start a Session job, show its progress by phase and return its result; Ctrl+C cancels it."""
+    bar = _Progress()
+    job = start()
+    try:
+        while not job.wait(0.1):
+            progress = job.progress
+            bar(progress.done, progress.total, progress.message)
+        return job.result()
     except ValueError as exc:  # a selection that does not fit the project (unknown object, category ...)
         args.parser.error(str(exc))
+    except KeyboardInterrupt:
+        job.cancel()
+        job.wait(30)
+        raise
     finally:
         bar.close()
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from annotator.formats import export_projects, get_format
+    from annotator.formats import get_format
 
     options = _options(args)
     spec = get_format(args.format)
     if (len(args.projects) > 1 or args.split) and not spec.multi_video:
         args.parser.error(f"--format {args.format} holds one video; several projects or --split need "
                           "coco, ytvis, mot, mots or yolo")
-    summary = _run(args, lambda bar: export_projects(args.projects, args.format, args.out, options,
-                                                     split=args.split, seed=args.seed, progress=bar))
+    with _session() as session:
+        # Read-only and without the video: the GUI may hold the writer lock, the video may be gone.
+        session.open(args.projects[0], readonly=True, need_video=False)
+        summary = _run(args, lambda: session.export(args.format, args.out, options,
+                                                    with_projects=args.projects[1:], split=args.split,
+                                                    seed=args.seed, make_folder=False))
     _report(args, summary.to_json(),
             f"wrote {summary.annotations} annotation(s) on {summary.frames} frame(s) to {summary.path}")
     return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from annotator.formats import import_into_project
-
-    summary = _run(args, lambda bar: import_into_project(
-        args.path, args.format, args.source, args.project, progress=bar, video=args.video,
-        group_by=args.group_by))
+    with _session() as session:
+        summary = _run(args, lambda: session.import_annotations(
+            args.path, args.format, args.source, args.project, video=args.video, group_by=args.group_by))
     _report(args, summary.to_json(),
             f"imported {summary.masks} mask(s) of {summary.objects} object(s) into {summary.project}")
     return 0
 
 
 def run_convert(args: argparse.Namespace) -> int:
-    from annotator.formats import export_project, import_into_project
-
     options = _options(args)
-    with tempfile.TemporaryDirectory(prefix="annotator-convert-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="annotator-convert-") as tmp, _session() as session:
         project = Path(tmp) / "converted.annot"
-        imported = _run(args, lambda bar: import_into_project(
-            args.path, args.from_format, args.source, project, progress=bar, video=args.video,
-            group_by=args.group_by))
-        exported = _run(args, lambda bar: export_project(
-            project, args.to_format, args.out, options, progress=bar))
+        imported = _run(args, lambda: session.import_annotations(
+            args.path, args.from_format, args.source, project, video=args.video, group_by=args.group_by))
+        session.open(project, readonly=True, need_video=False)
+        exported = _run(args, lambda: session.export(args.to_format, args.out, options, make_folder=False))
     doc = {"import": imported.to_json(), "export": exported.to_json()}
     doc["import"]["project"] = None  # the temporary project is gone
     _report(args, doc, f"converted {imported.masks} mask(s) from {args.from_format} to {args.to_format}: "

@@ -392,7 +392,7 @@ class MainWindow(QMainWindow):
         self.status.set_cursor(None)
 
     def _on_frame_changed(self, frame: int) -> None:
-        video = self.session.video
+        video = self.session.video_info
         if video is not None:
             self.status.set_frame(frame, video.frame_count, video.timestamp(frame))
 

@@ -79,7 +79,7 @@ class Player(QObject):
         return max(1, math.ceil(self._fps() * self._speed / MAX_RATE - 1e-9))
 
     def play(self) -> None:
-        video = self.session.video
+        video = self.session.video_info
         if self._playing or video is None or video.frame_count < 2:
             return
         if self.session.current_frame >= video.frame_count - 1:
@@ -110,7 +110,7 @@ class Player(QObject):
     def step(self, delta: int) -> None:
         """Pause and move ``delta`` frames (the arrow keys)."""
         self.pause()
-        if self.session.video is not None:
+        if self.session.video_info is not None:
             self.session.step_frames(int(delta))
 
     def set_speed(self, speed: float) -> None:
@@ -136,7 +136,7 @@ class Player(QObject):
 
     # --- the clock -------------------------------------------------------------------------
     def _tick(self) -> None:
-        video = self.session.video
+        video = self.session.video_info
         if not self._playing or video is None:
             return
         current = self.session.current_frame
@@ -158,7 +158,7 @@ class Player(QObject):
         self._schedule(current)
 
     def _schedule(self, current: int) -> None:
-        video = self.session.video
+        video = self.session.video_info
         if video is None:
             return
         following = min(video.frame_count - 1, current + self.stride)
@@ -170,7 +170,7 @@ class Player(QObject):
 
     def _rebase(self, frame: int) -> None:
         """Make ``frame`` due now: after play, a speed change or a jump by the user."""
-        video = self.session.video
+        video = self.session.video_info
         if video is None:
             return
         self._origin_clock = time.monotonic()
@@ -205,19 +205,18 @@ class Player(QObject):
     # --- decoding ahead ----------------------------------------------------------------------
     def _window(self) -> int:
         """Frames to decode ahead: a couple of seconds, at most a third of the frame cache."""
-        video = self.session.video
+        video = self.session.video_info
         if video is None:
             return 0
         wanted = max(_MIN_PREFETCH, int(self._fps() * self._speed * PREFETCH_SECONDS))
         frame_bytes = max(1, video.width * video.height * 3)
-        capacity = video.cache_stats().get("capacity", 0)
+        capacity = self.session.frame_cache_capacity()
         fits = max(4, capacity // frame_bytes // 3) if capacity else wanted
         return min(wanted, fits)
 
     def _refill_prefetch(self, current: int) -> None:
         """Keep the decoder ahead: restart it from the playhead once half its window is used."""
-        video = self.session.video
-        if video is None:
+        if self.session.video_info is None:
             return
         window = self._window()
         if current + window // 2 < self._prefetch_until:
@@ -225,7 +224,7 @@ class Player(QObject):
         stride = self.stride
         count = max(1, window // stride)
         try:
-            self._prefetch = video.prefetch(current + stride, count, stride)
+            self._prefetch = self.session.prefetch_frames(current + stride, count, stride)
         except Exception:  # a closed source: playback stops with the project anyway
             self._prefetch = None
             return
@@ -238,7 +237,7 @@ class Player(QObject):
         self._prefetch_until = -1
 
     def _fps(self) -> float:
-        video = self.session.video
+        video = self.session.video_info
         fps = float(video.fps) if video is not None else 0.0
         return fps if fps > 0 else 25.0
 

@@ -56,7 +56,7 @@ class FrameLoader(QObject):
         self._relay.finished.connect(self._on_finished)
 
     def request(self, frame: int) -> None:
-        if self._session.video is None:
+        if self._session.video_info is None:
             return
         job = self._session.load_frame(frame)
         self._pending[job] = (next(self._sequence), frame)

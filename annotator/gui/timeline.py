@@ -288,7 +288,7 @@ class TimelineWidget(QWidget):
         spin.blockSignals(True)
         spin.setValue(frame)
         spin.blockSignals(False)
-        video = self.session.video
+        video = self.session.video_info
         if video is not None:
             self.transport.time.setText(f"{format_time(video.timestamp(frame))} / "
                                         f"{format_time(video.timestamp(video.frame_count - 1))}")
@@ -500,11 +500,11 @@ class TimelineWidget(QWidget):
         return self._order[row] if 0 <= row < len(self._order) and y >= 0 else None
 
     def _go(self, frame: int) -> None:
-        if self.session.video is not None:
+        if self.session.video_info is not None:
             self.session.set_frame(int(frame))
 
     def _scrub(self, x: float) -> None:
-        if self.session.video is None:
+        if self.session.video_info is None:
             return
         if self.player.is_playing:
             self.player.pause()
