@@ -144,6 +144,18 @@ def test_propagate_all_fills_gaps_from_both_sides(session):
     assert session._project.object_frames(oid) == [10, 30]
 
 
+def test_propagate_all_makes_one_tracker_for_all_its_runs(session, monkeypatch):
+    oid = _seed(session, 2, 10)
+    session.set_mask(oid, sample_gt(2, 30), frame=30)
+    made = []
+    real = session.engines.make_tracker
+    monkeypatch.setattr(session.engines, "make_tracker", lambda source: made.append(real(source)) or made[-1])
+    report = session.propagate_all().result(timeout=600)  # hang guard, far beyond the run's seconds
+    assert len(made) == 1 and report.tracker == made[0].name  # four runs, one (reset) tracker
+    assert session.engines.tracker_reason.startswith("classical")
+    assert session._project.object_frames(oid) == list(range(FRAMES))
+
+
 def test_nothing_to_propagate_is_a_clear_error(session):
     session.add_object()
     with pytest.raises(Exception, match="nothing to propagate"):

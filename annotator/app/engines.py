@@ -47,6 +47,7 @@ class EngineManager:
         self._device: str | None = None
         self._segmenter: Segmenter | None = None
         self._segmenter_reason = ""
+        self.tracker_reason = ""  # why the last tracker made is the one it is
         self._lock = threading.Lock()
         self._precompute: Any = None
         self._precompute_paused: set[str] = set()  # why it is paused: "playback", "propagation"
@@ -183,8 +184,8 @@ class EngineManager:
     def make_tracker(self, source: FrameSource) -> Tracker:
         from annotator.engines.factory import create_tracker
 
-        tracker, _reason = create_tracker(self.requested_tracker, source, device=self.device,
-                                          weights=self.weights.get("track"))
+        tracker, self.tracker_reason = create_tracker(self.requested_tracker, source, device=self.device,
+                                                      weights=self.weights.get("track"))
         return tracker
 
     # --- describers (classification and captioning) ----------------------------------------

@@ -125,6 +125,19 @@ def plan_all(project: Project, object_ids: Iterable[int]) -> list[Run]:
     return [Run(start, direction, stops) for (start, direction), stops in sorted(grouped.items())]
 
 
+def one_tracker(make: Callable[[], Tracker]) -> Callable[[], Tracker]:
+    """``make`` called once for all runs of a job: run_propagation resets the tracker between
+    runs, and loading a model per run ("both" has two) costs more than tracking a short clip."""
+    made: list[Tracker] = []
+
+    def get() -> Tracker:
+        if not made:
+            made.append(make())
+        return made[0]
+
+    return get
+
+
 def run_propagation(
     ctx: JobContext,
     project: Project,

@@ -44,6 +44,7 @@ from annotator.app.propagation import (
     FORWARD,
     PropagationReport,
     Run,
+    one_tracker,
     plan_all,
     plan_run,
     run_propagation,
@@ -411,7 +412,8 @@ class Session:
 
         def work(ctx: JobContext) -> PropagationReport:
             try:
-                return run_propagation(ctx, project, runs, lambda: self.engines.make_tracker(source), label)
+                tracker = one_tracker(lambda: self.engines.make_tracker(source))
+                return run_propagation(ctx, project, runs, tracker, label)
             finally:
                 source.close()
 
