@@ -14,6 +14,7 @@ What this module decides (and trackers do not):
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -53,6 +54,8 @@ class PropagationReport:
     stopped_at_lock: dict[int, int] = field(default_factory=dict)  # oid -> the fresh lock it met
     cancelled: bool = False
     tracker: str = ""  # the tracker's name
+    runs: int = 0  # runs that tracked (a run with no object to carry is skipped)
+    tracking_s: float = 0.0  # seconds in the runs themselves, without making the tracker
 
 
 def range_end(frame_count: int, direction: int, frame_range: tuple[int, int | None] | None = None) -> int:
@@ -161,10 +164,13 @@ def run_propagation(
                 continue
             tracker = make_tracker()
             report.tracker = tracker.name
+            report.runs += 1
+            started = time.perf_counter()
             try:
                 done = _execute(ctx, project, run, tracker, step, report, done, total, on_frame)
             finally:
                 tracker.reset()
+                report.tracking_s += time.perf_counter() - started
     except CancelledError:
         report.cancelled = True
         raise

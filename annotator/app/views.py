@@ -8,6 +8,7 @@ are frozen records (core/records.py) or plain data.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -78,6 +79,10 @@ class ProjectView:
     # --- masks and marks ---------------------------------------------------------------------------
     def mask(self, oid: int, frame: int) -> MaskRecord | None:
         return self._project.mask(oid, frame)
+
+    def iter_masks(self) -> Iterator[MaskRecord]:
+        """Every mask record of the project, object by object (summaries, reports)."""
+        return self._project.iter_masks()
 
     def masks_on_frame(self, frame: int) -> list[MaskRecord]:
         return self._project.masks_on_frame(frame)

@@ -3,9 +3,9 @@
     result = process_video(job, out_root)      # never raises for a bad video: the result says why
 
 Steps: make a project, apply the initial masks as locked anchors (label PNGs, prompts run
-through the segmenter, or an imported dataset), propagate from every anchor to the next one
-(annotator.app.propagation.plan_all / run_propagation, the same code as "Propagate all" in the
-app), run the describers, export, and write ``out/<name>/result.json`` last. A result.json
+through the segmenter, or an imported dataset), then, through a Session as in the app,
+propagate from every anchor to the next one ("Propagate all": one tracker for all runs), run
+the describers, export, and write ``out/<name>/result.json`` last. A result.json
 that says "ok" is the only mark of a finished video (resume relies on it), so it is removed
 before work starts and written atomically at the end.
 
@@ -107,6 +107,7 @@ def process_video(job: VideoJob, out_root: str, attempt: int = 1) -> dict[str, A
 
 def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
     from annotator.app.project_files import video_ref
+    from annotator.app.propagation import plan_all
     from annotator.app.session import Session
     from annotator.core.project import Project
     from annotator.core.video import open_video
@@ -135,16 +136,19 @@ def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
                 else:
                     result["segmenter"] = _prompt_init(project, source, job.init, job)
                 timings["init_s"] = _lap(tick)
-                tick = time.perf_counter()
-                result["propagation"] = _propagate(project, source, job, result)
-                timings["propagate_s"] = _lap(tick)
-                result["frames"] = _frame_counts(project, source.frame_count)
-                result["objects"] = len(project.objects())
+                anchored = any(run.stops for run in plan_all(project, [o.id for o in project.objects()]))
             finally:
                 project.close()
-        # Describing and exporting are Session calls, the same as in the GUI and the CLI.
-        with Session(segmenter="classical", tracker="classical", device=job.device) as session:
+            frame_count = source.frame_count
+        # Propagating, describing and exporting are Session calls, as in the GUI and the CLI.
+        with Session(segmenter="classical", tracker=job.tracker, device=job.device,
+                     weights={"track": job.weights.get("tracker")}) as session:
             session.open(work_project)
+            tick = time.perf_counter()
+            result["propagation"] = _propagate(session, anchored, result)
+            timings["propagate_s"] = _lap(tick)
+            result["frames"] = _frame_counts(session.view, frame_count)
+            result["objects"] = len(session.objects())
             tick = time.perf_counter()
             result["describe"] = _describe(session, job)
             timings["describe_s"] = _lap(tick)
@@ -253,27 +257,18 @@ def _add_objects(project: Any, ids: list[int], names: dict[int, dict[str, str]])
 
 
 # --- propagation, describers, export ------------------------------------------------------------------
-def _propagate(project: Any, source: Any, job: VideoJob, result: dict[str, Any]) -> dict[str, Any]:
-    from annotator.app.propagation import plan_all, run_propagation
-    from annotator.core.jobs import Job
-    from annotator.engines.factory import create_tracker
-
-    runs = [run for run in plan_all(project, [o.id for o in project.objects()]) if run.stops]
-    if not runs:
+def _propagate(session: Any, anchored: bool, result: dict[str, Any]) -> dict[str, Any]:
+    """Propagate all through the Session: one tracker for every run (loading a model per run
+    would cost more than the tracking on short clips); ``fps`` counts the tracking only."""
+    if not anchored:
         result["tracker"] = None
         return {"runs": 0, "frames_written": 0, "masks_written": 0, "fps": None}
-    tracker, why = create_tracker(job.tracker, source, device=job.device, weights=job.weights.get("tracker"))
-    result["tracker"], result["tracker_reason"] = tracker.name, why
-    # One tracker for every run: run_propagation resets it between runs, and loading a model
-    # once per run would cost more than the tracking on short clips.
-    job_handle = Job("propagate", lambda ctx: run_propagation(ctx, project, runs, lambda: tracker,
-                                                             "Batch propagation"))
-    started = time.perf_counter()
-    job_handle.run()
-    report = job_handle.result()
-    elapsed = time.perf_counter() - started
-    return {"runs": len(runs), "frames_written": report.frames_written, "masks_written": report.masks_written,
-            "fps": round(report.frames_written / elapsed, 2) if elapsed > 0 else None}
+    job = session.propagate_all()
+    report = job.result()
+    result["tracker"], result["tracker_reason"] = report.tracker, session.engines.tracker_reason
+    runs = report.runs
+    return {"runs": runs, "frames_written": report.frames_written, "masks_written": report.masks_written,
+            "fps": round(report.frames_written / report.tracking_s, 2) if report.tracking_s > 0 else None}
 
 
 def _check_describers(job: VideoJob) -> None:
