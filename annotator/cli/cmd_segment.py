@@ -45,7 +45,7 @@ def run_segment(args: argparse.Namespace) -> int:
     from annotator.core.video import open_video
     from annotator.engines.embedding_cache import frame_key
     from annotator.engines.factory import create_segmenter
-    from annotator.engines.segmenter import Prompt
+    from annotator.engines.segmenter import Prompt, replay_clicks
     from annotator.errors import OutputError
 
     parser: argparse.ArgumentParser = args._parser
@@ -76,7 +76,7 @@ def run_segment(args: argparse.Namespace) -> int:
         box=None if args.box is None else np.array(args.box, np.float32),
     )
     encode_ms = segmenter.prepare(image, key)
-    result = segmenter.predict(prompt, key)
+    result = replay_clicks(segmenter, prompt, key)  # as if clicked one by one, as in the app
     _write_mask(out, result.mask)
 
     report = _report(segmenter.name, result.score, result.mask, encode_ms,
