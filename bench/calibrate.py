@@ -191,6 +191,8 @@ def main() -> int:
     ap.add_argument("--data", type=Path, nargs="+", help="fit and report from saved evidence (files)")
     ap.add_argument("--seq", help="comma-separated sequence names (default: all nine)")
     ap.add_argument("--modes", default="quality,fast")
+    ap.add_argument("--l2", type=float, default=L2, help="L2 penalty per frame (standardised features)")
+    ap.add_argument("--drop", default="", help="comma-separated features left out of the fit (weight 0)")
     args = ap.parse_args()
     modes = args.modes.split(",")
     if args.collect:
@@ -207,7 +209,8 @@ def main() -> int:
     for mode in modes:
         sel = [r for r in rows if r["mode"] == mode and r["round"] == 1]
         seqs = list(dict.fromkeys(r["sequence"] for r in sel))
-        x = np.array([vector(r["features"]) for r in sel])
+        keep = np.array([name not in args.drop.split(",") for name in FEATURES])
+        x = np.array([vector(r["features"]) for r in sel]) * keep  # a dropped feature is constant 0
         iou = np.array([r["iou"] for r in sel])
         seq_of = np.array([r["sequence"] for r in sel])
         report(f"[{mode}] BEFORE: the old confidence formula, round 1 frames",
@@ -217,10 +220,10 @@ def main() -> int:
         loo = np.zeros(len(sel))
         for s in seqs:
             held = seq_of == s
-            loo[held] = predict(fit_logistic(x[~held], iou[~held]), x[held])
+            loo[held] = predict(fit_logistic(x[~held], iou[~held], args.l2), x[held])
         report(f"[{mode}] AFTER, leave-one-sequence-out (fit on the other {len(seqs) - 1})",
                seqs, loo, iou, seq_of)
-        mean, scale, weights, bias = fit_logistic(x, iou)
+        mean, scale, weights, bias = fit_logistic(x, iou, args.l2)
         fmt = lambda v: "(" + ", ".join(f"{float(a):.4g}" for a in v) + ")"  # noqa: E731
         print(f"\nconstants for track_confidence.MODELS[{mode!r}] (features {', '.join(FEATURES)}):")
         pad = " " * 14

@@ -157,7 +157,7 @@ class ClassicalTracker:
         with self._lock:
             far = keyframes.far_locks(self._conditioning, start, direction, stops) if self.params.fuse else {}
         if far:
-            return keyframes.fused_run(self._run, start, direction, stops, far)
+            return keyframes.fused_run(self._run, start, direction, stops, far, self.mode)
         return self._run(start, direction, stops)
 
     # --- the run -----------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ def far_locks(conditioning: Mapping[int, Mapping[int, rle_ops.RLE]], start: int,
 
 
 def fused_run(run: RunFn, start: int, direction: int, stops: dict[int, int],
-              far: Mapping[int, int]) -> Iterator[TrackUpdate]:
+              far: Mapping[int, int], mode: str = "quality") -> Iterator[TrackUpdate]:
     """The run from ``start``, each object's frames fused with the run back from its far lock."""
     back: dict[tuple[int, int], TrackUpdate] = {}
     by_frame: dict[int, dict[int, int]] = {}
@@ -65,10 +65,11 @@ def fused_run(run: RunFn, start: int, direction: int, stops: dict[int, int],
         if other is None:
             yield update
             continue
-        yield fuse(update, other, abs(update.frame - start), abs(far[update.object_id] - update.frame))
+        yield fuse(update, other, abs(update.frame - start), abs(far[update.object_id] - update.frame), mode)
 
 
-def fuse(near: TrackUpdate, far: TrackUpdate, near_distance: int, far_distance: int) -> TrackUpdate:
+def fuse(near: TrackUpdate, far: TrackUpdate, near_distance: int, far_distance: int,
+         mode: str = "quality") -> TrackUpdate:
     """One frame from two runs: ``near`` came from the run's start, ``far`` (mask as RLE) from the
     far lock; distances are in frames from each run's lock."""
     far_mask = rle_ops.decode(far.mask) if isinstance(far.mask, dict) else np.asarray(far.mask, bool)
@@ -81,5 +82,5 @@ def fuse(near: TrackUpdate, far: TrackUpdate, near_distance: int, far_distance: 
     features = dict(chosen.features or {})
     features.update(agreement=agreement, chosen_confidence=chosen.confidence,
                     other_confidence=other.confidence)
-    confidence = conf.fused_estimate(chosen.confidence, other.confidence, agreement)
+    confidence = conf.fused_estimate(chosen.confidence, other.confidence, agreement, mode)
     return TrackUpdate(near.frame, near.object_id, mask, confidence, features)

@@ -31,14 +31,23 @@ from annotator.engines.appearance import ColourModel
 
 FEATURES = ("dist", "rel", "rel_mean", "area_step", "area_ref", "colour", "colour_ring", "edge", "refine")
 
-# Fitted by bench/calibrate.py (see its docstring for the command); per tracker mode.
-# Each model: (feature means, feature scales, weights, bias) over FEATURES.
+# Fitted by bench/calibrate.py on the nine development sequences (davis16-mini + davis16-dev):
+#   python bench/calibrate.py --collect data.json   (then --data data.json to refit and report)
+# Each model: (feature means, feature scales, weights, bias) over FEATURES, per tracker mode.
 MODELS: dict[str, tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...], float]] = {
-    "quality": ((0,) * 9, (1,) * 9, (-0.5, 2.0, 2.0, -2.0, -1.0, 2.0, -1.0, 0.5, -2.0), 0.0),
-    "fast": ((0,) * 9, (1,) * 9, (-0.5, 2.0, 2.0, -2.0, -1.0, 0.0, 0.0, 0.5, 0.0), 0.0),
+    "quality": ((3.387, 0.8712, 0.8719, 0.06682, 0.6684, 0.7366, 0.3295, 1.186, 0.068),
+                (0.8616, 0.1883, 0.1341, 0.4682, 1.463, 0.1213, 0.1254, 0.07748, 0.1263),
+                (-0.02877, -0.05376, 0.6249, 0.05642, -0.332, 0.08979, -0.5058, 0.2219, -0.1576), 0.3518),
+    "fast": ((3.387, 0.8027, 0.8088, 0.03648, 1.514, 0.5, 0.5, 1.001, 0.003689),
+             (0.8616, 0.2634, 0.1544, 0.2865, 2.71, 1, 1, 0.04637, 0.01286),
+             (-0.335, 0.06582, 0.7598, -0.1289, -1.284, 0, 0, 0.136, -0.1049), -0.5929),
 }
-# A fused frame: logistic over (logit of the chosen run's estimate, of the other's, agreement).
-FUSED = ((1.0, 0.0, 3.0), -1.5)
+# A fused frame, per mode: weights over (logit of the chosen run's estimate, logit of the other
+# run's, the two runs' agreement as IoU) and a bias; same script, same data (its round 2).
+FUSED: dict[str, tuple[tuple[float, float, float], float]] = {
+    "quality": ((0.2909, 0.05551, 2.087), -1.33),
+    "fast": ((0.5441, -0.1538, 3.033), -1.657),
+}
 
 
 def _logit(p: float) -> float:
@@ -61,9 +70,9 @@ def estimate_iou(features: Mapping[str, float], mode: str = "quality") -> float:
     return _sigmoid(float(x @ np.asarray(weights)) + bias)
 
 
-def fused_estimate(chosen: float, other: float, agreement: float) -> float:
+def fused_estimate(chosen: float, other: float, agreement: float, mode: str = "quality") -> float:
     """The estimate for a frame where two runs met: their own estimates and their agreement (IoU)."""
-    (a, b, c), bias = FUSED
+    (a, b, c), bias = FUSED[mode]
     return _sigmoid(a * _logit(chosen) + b * _logit(other) + c * agreement + bias)
 
 
