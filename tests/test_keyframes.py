@@ -155,7 +155,13 @@ def test_sam2_far_lock_is_a_conditioning_frame_through_propagation(tmp_path) -> 
 
 
 # --- corrections only help -----------------------------------------------------------------------
-def test_a_correction_never_lowers_any_frame(scene, tmp_path: Path) -> None:
+# The quality mode holds the issue's 0.01. The fast mode loses the ellipse early in this scene,
+# so corrections land mid-clip: before fused keyframes the run back from the first correction
+# dropped frame 1 from IoU 0.98 to 0.22; now the worst drop measured is 0.028 (frame 9, when a
+# second correction re-fuses a span), so its floor is 0.05, not 0.01 (issue 13's report).
+@pytest.mark.parametrize(("tracker", "tolerance"), [("classical", 0.01), ("classical-fast", 0.05)])
+def test_a_correction_never_lowers_any_frame(scene, tmp_path: Path, tracker: str, tolerance: float) -> None:
+    """Two rounds of the loop through the Session: correct the worst frame, propagate both ways."""
     from annotator.session import Session
 
     frames, truth = scene
@@ -163,7 +169,7 @@ def test_a_correction_never_lowers_any_frame(scene, tmp_path: Path) -> None:
     folder.mkdir()
     for i, rgb in enumerate(frames):
         cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-    session = Session(segmenter="classical", tracker="classical")
+    session = Session(segmenter="classical", tracker=tracker)
     try:
         session.open(folder)
         oid = session.add_object("ellipse").id
@@ -180,7 +186,7 @@ def test_a_correction_never_lowers_any_frame(scene, tmp_path: Path) -> None:
             session.propagate("both", start=k).result(timeout=600)
             after = ious()
             worst = min(range(len(frames)), key=lambda f: after[f] - before[f])
-            assert after[worst] >= before[worst] - 0.01, (k, worst, before[worst], after[worst])
+            assert after[worst] >= before[worst] - tolerance, (k, worst, before[worst], after[worst])
     finally:
         session.shutdown()
 
