@@ -42,9 +42,9 @@ L2 = 1e-2
 # --- collecting ----------------------------------------------------------------------------------
 def first_mask(image: np.ndarray, gt: np.ndarray, max_clicks: int = 3) -> np.ndarray:
     """Round 1's mask: the click robot on the classical segmenter, each click refining the last."""
-    from annotator.core.click_robot import next_click
     from annotator.engines.classical import ClassicalSegmenter
     from annotator.engines.segmenter import Prompt
+    from annotator.sim.click_robot import next_click
 
     seg = ClassicalSegmenter()
     seg.prepare(image, "frame0")
@@ -64,9 +64,9 @@ def first_mask(image: np.ndarray, gt: np.ndarray, max_clicks: int = 3) -> np.nda
 
 
 def collect_sequence(seq: str, root: Path, modes: list[str]) -> list[dict]:
-    from annotator.core.click_robot import mask_iou
     from annotator.engines.classical_track import ClassicalTracker
     from annotator.engines.tracker import ListFrames
+    from annotator.sim.click_robot import mask_iou
 
     frames, gts = load(seq, root)
     start = first_mask(frames[0], gts[0])

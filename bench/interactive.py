@@ -16,7 +16,7 @@ Protocol, per sequence (one object; every sequence of bench/davis_sets.py unless
   both ways from it, each direction up to the neighbouring lock.
 - Clicks per round: up to ``--clicks`` (3), stopping early when the IoU reaches 0.95 or the
   deepest error left is under 10 px from its region's border (the robot's next click would go
-  into a sliver). The robot is core/click_robot.py (the interior point of the largest error
+  into a sliver). The robot is sim/click_robot.py (the interior point of the largest error
   region, by distance transform; positive on a miss, negative on an extra).
 - J&F after each round: the official DAVIS score over all frames (first and last excluded,
   core/metrics.py), locked frames included as they are.
@@ -76,14 +76,14 @@ class SequenceRun:
 
 def deepest_error_px(gt: np.ndarray, pred: np.ndarray) -> float:
     """How far inside its region the robot's next click would be (0 when there is no error)."""
-    from annotator.core.click_robot import _border_distance
+    from annotator.sim.click_robot import _border_distance
 
     return float(max(_border_distance(gt & ~pred).max(), _border_distance(~gt & pred).max()))
 
 
 def click_round(session: object, oid: int, frame: int, gt: np.ndarray, max_clicks: int) -> int:
     """Robot clicks on ``frame`` through the Session until a stop rule holds; returns the clicks."""
-    from annotator.core.click_robot import mask_iou, next_click
+    from annotator.sim.click_robot import mask_iou, next_click
 
     clicked = np.zeros_like(gt)
     n = 0
@@ -105,7 +105,7 @@ def click_round(session: object, oid: int, frame: int, gt: np.ndarray, max_click
 
 
 def frame_table(session: object, oid: int, gts: list[np.ndarray]) -> FrameTable:
-    from annotator.core.click_robot import mask_iou
+    from annotator.sim.click_robot import mask_iou
 
     project = session._project()
     summary = {f: (score, locked) for f, score, locked, _src, _area in project.track_summary(oid)}
@@ -129,11 +129,11 @@ def pick_frame(table: FrameTable, how: str) -> int | None:
 
 
 def run_sequence(seq: str, root: Path, args: argparse.Namespace, workdir: Path) -> SequenceRun:
+    from annotator.app.session import Session, video_ref
     from annotator.core.metrics import score_sequence
     from annotator.core.project import Project
     from annotator.core.video import open_video
     from annotator.errors import ProjectError
-    from annotator.session import Session, video_ref
 
     frames, gts = load(seq, root)
     folder = root / "JPEGImages" / "480p" / seq

@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from annotator.cli.main import main
-from annotator.core.click_robot import mask_iou, next_click
 from annotator.core.imageio import read_label_png, write_image
 from annotator.engines.classical import ClassicalSegmenter
 from annotator.engines.segmenter import Prompt, replay_clicks
+from annotator.sim.click_robot import mask_iou, next_click
 
 H, W = 240, 360
 

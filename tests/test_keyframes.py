@@ -18,12 +18,12 @@ import cv2
 import numpy as np
 import pytest
 
-from annotator.core.synthetic import ShapeSpec, render_scene
+from annotator.app.propagation import FORWARD, Run, run_propagation
 from annotator.engines import appearance as app
 from annotator.engines import track_confidence as conf
 from annotator.engines.classical_track import ClassicalTracker
 from annotator.engines.tracker import ListFrames
-from annotator.propagation import FORWARD, Run, run_propagation
+from annotator.sim.synthetic import ShapeSpec, render_scene
 
 W, H = 320, 180
 
@@ -109,8 +109,8 @@ def test_sam2_far_lock_is_a_conditioning_frame_through_propagation(tmp_path) -> 
     torch = pytest.importorskip("torch")
     from tiny_sam2_video import tiny_sam2_video, tiny_video_processor
 
+    from annotator.app.session import Session
     from annotator.engines.sam2_video import Sam2VideoTracker
-    from annotator.session import Session
     from tests.session_helpers import copy_sample, sample_gt
 
     threads = torch.get_num_threads()
@@ -162,7 +162,7 @@ def test_sam2_far_lock_is_a_conditioning_frame_through_propagation(tmp_path) -> 
 @pytest.mark.parametrize(("tracker", "tolerance"), [("classical", 0.01), ("classical-fast", 0.05)])
 def test_a_correction_never_lowers_any_frame(scene, tmp_path: Path, tracker: str, tolerance: float) -> None:
     """Two rounds of the loop through the Session: correct the worst frame, propagate both ways."""
-    from annotator.session import Session
+    from annotator.app.session import Session
 
     frames, truth = scene
     folder = tmp_path / "clip"
