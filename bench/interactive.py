@@ -6,6 +6,7 @@ through the Session exactly as the app drives it: clicks, locks, propagation, co
     .venv/bin/python bench/interactive.py --rounds 3 --seq dog,cows # a cheap iteration
     .venv/bin/python bench/interactive.py --tracker sam2.1-tiny --segmenter sam2.1-tiny  # models
     .venv/bin/python bench/interactive.py --dump run.json          # per-frame data (bench/calibrate.py)
+    .venv/bin/python bench/interactive.py --report a.json b.json   # one table from runs split by --seq
 
 Protocol, per sequence (one object; every sequence of bench/davis_sets.py unless --seq):
 
@@ -191,6 +192,15 @@ def print_report(runs: list[SequenceRun], rounds: int, title: str) -> None:
               f"> 0.01: {sum(r.drops for r in runs)} of {sum(max(0, len(r.jf) - 1) for r in runs)}")
 
 
+def load_run(entry: dict) -> SequenceRun:
+    """A SequenceRun back from a --dump entry."""
+    run = SequenceRun(entry["sequence"], len(entry["frames"][0]) if entry["frames"] else 0,
+                      jf=entry["jf"], picked=entry["picked"], clicks=entry["clicks"],
+                      machine_s=entry["machine_s"])
+    run.frame_data = [{int(f): tuple(v) for f, v in table.items()} for table in entry["frames"]]
+    return run
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=8)
@@ -201,7 +211,13 @@ def main() -> int:
     ap.add_argument("--segmenter", default="classical")
     ap.add_argument("--tracker", default="classical")
     ap.add_argument("--dump", type=Path, help="write per-round, per-frame IoU/confidence as JSON")
+    ap.add_argument("--report", type=Path, nargs="+", help="print one table from earlier --dump files")
     args = ap.parse_args()
+    if args.report:
+        runs = [load_run(entry) for path in args.report for entry in json.loads(path.read_text())]
+        rounds = min(args.rounds, max(len(r.jf) for r in runs))
+        print_report(runs, rounds, f"J&F per round from {', '.join(p.name for p in args.report)}")
+        return 0
     runs = []
     with tempfile.TemporaryDirectory(prefix="annotator-bench-") as tmp:
         for seq, root in sequences(args.seq):
