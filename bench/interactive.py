@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import json
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +99,7 @@ def click_round(session: object, oid: int, frame: int, gt: np.ndarray, max_click
         session.click(oid, click.x, click.y, click.positive, frame=frame).result()
         n += 1
     session.commit_prompts(oid, frame)
-    if n == 0 and not session._project().is_locked(oid, frame):  # already good: the user locks it
+    if n == 0 and not session._project.is_locked(oid, frame):  # already good: the user locks it
         session.toggle_lock(oid, frame)
     return n
 
@@ -108,7 +107,7 @@ def click_round(session: object, oid: int, frame: int, gt: np.ndarray, max_click
 def frame_table(session: object, oid: int, gts: list[np.ndarray]) -> FrameTable:
     from annotator.sim.click_robot import mask_iou
 
-    project = session._project()
+    project = session._project
     summary = {f: (score, locked) for f, score, locked, _src, _area in project.track_summary(oid)}
     out = {}
     for f, gt in enumerate(gts):
@@ -129,21 +128,16 @@ def pick_frame(table: FrameTable, how: str) -> int | None:
     return min(candidates, key=lambda c: (0.5 if c[2] is None else c[2], c[0]))[0]
 
 
-def run_sequence(seq: str, root: Path, args: argparse.Namespace, workdir: Path) -> SequenceRun:
-    from annotator.app.session import Session, video_ref
+def run_sequence(seq: str, root: Path, args: argparse.Namespace) -> SequenceRun:
+    from annotator.app.session import Session
     from annotator.core.metrics import score_sequence
-    from annotator.core.project import Project
-    from annotator.core.video import open_video
     from annotator.errors import ProjectError
 
     frames, gts = load(seq, root)
     folder = root / "JPEGImages" / "480p" / seq
-    project_path = workdir / f"{seq}-{args.pick}.annot"
-    with open_video(folder) as source:  # the project lives in the temp folder, never beside the data
-        Project.create(project_path, video_ref(source)).close()
     run = SequenceRun(seq, len(frames))
     with Session(segmenter=args.segmenter, tracker=args.tracker) as session:
-        session.open(project_path)
+        session.open_temporary(folder)  # a throw-away store: nothing is written beside the data
         oid = session.add_object("object").id
         for k in range(1, args.rounds + 1):
             t0 = time.perf_counter()
@@ -219,9 +213,8 @@ def main() -> int:
         print_report(runs, rounds, f"J&F per round from {', '.join(p.name for p in args.report)}")
         return 0
     runs = []
-    with tempfile.TemporaryDirectory(prefix="annotator-bench-") as tmp:
-        for seq, root in sequences(args.seq):
-            runs.append(run_sequence(seq, root, args, Path(tmp)))
+    for seq, root in sequences(args.seq):
+        runs.append(run_sequence(seq, root, args))
     print_report(runs, args.rounds, f"J&F per round, --pick {args.pick}, segmenter {args.segmenter}, "
                  f"tracker {args.tracker}, up to {args.clicks} clicks a round")
     if args.dump:

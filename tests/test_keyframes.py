@@ -51,7 +51,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 class _Ctx:
     def check_cancelled(self) -> None: ...
-    def report(self, *args: object) -> None: ...
+    def report(self, *args: object, **kwargs: object) -> None: ...
     def add_partial(self, item: object) -> None: ...
 
 
@@ -137,7 +137,7 @@ def test_sam2_far_lock_is_a_conditioning_frame_through_propagation(tmp_path) -> 
                         yield TrackUpdate(r.frame, r.object_id, np.zeros((360, 640), bool), 0.5)
 
             tracker = Recording(session.video.clone(), model, processor, "tiny", "cpu")
-            run_propagation(_Ctx(), session.project, [Run(0, FORWARD, {oid: far - 1})], lambda: tracker, "p")
+            run_propagation(_Ctx(), session._project, [Run(0, FORWARD, {oid: far - 1})], lambda: tracker, "p")
             assert seen.pop("conditioning") == [0, far]  # the far lock too, not only the start
             return seen
 
