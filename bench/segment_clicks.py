@@ -1,6 +1,7 @@
 """Simulated-user accuracy of the classical click engine on DAVIS, against plain GrabCut, in one run.
 
-    .venv/bin/python bench/segment_clicks.py                       # ../shared/data/davis16-mini
+    .venv/bin/python bench/segment_clicks.py                       # the nine (davis16-mini + dev)
+    .venv/bin/python bench/segment_clicks.py --frames 0,mid --max-clicks 5 --no-baseline  # issue 13
     .venv/bin/python bench/segment_clicks.py --davis DIR --frames 0,20,40 --max-clicks 10
     .venv/bin/python bench/segment_clicks.py --no-baseline         # ours only (plain GrabCut is slow)
     .venv/bin/python bench/segment_clicks.py --no-baseline --sample  # also resources/sample.mp4
@@ -14,7 +15,7 @@ that IoU; the maximum when never reached), seconds per click and the one-off pre
 Reference: plain GrabCut (cv2.grabCut, 5 iterations, full resolution): each positive click a
 sure-foreground disc, each negative a sure-background disc (radius 5 px), the previous mask as
 probable foreground and everything else probable background. A frame index past the end of
-a sequence (car-shadow has 40 frames) takes its last frame.
+a sequence (car-shadow has 40 frames) takes its last frame; "mid" is frame n // 2.
 
 --sample also runs the robot on the bundled synthetic clip (resources/sample.mp4, its three
 objects on frames 0, 30, 60 and 90 against resources/sample_gt.json) and prints its own table.
@@ -39,8 +40,7 @@ from annotator.engines.classical import ClassicalSegmenter
 from annotator.engines.segmenter import MaskResult, Prompt
 from annotator.sim.click_robot import ClickRun, run_clicks, summarize
 
-DEFAULT_DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16-mini"
-SEQUENCES = ("car-shadow", "blackswan", "bmx-trees")
+Case = tuple[str, int, np.ndarray, np.ndarray]
 
 
 class PlainGrabCut:
@@ -77,21 +77,19 @@ class PlainGrabCut:
         return MaskResult(mask, 0.5, np.where(mask, 1.0, -1.0).astype(np.float32))
 
 
-def load_cases(root: Path, frames: list[int]) -> list[tuple[str, int, np.ndarray, np.ndarray]]:
+def load_cases(found: list[tuple[str, Path]], frames: list[str]) -> list[Case]:
     cases = []
-    for seq in SEQUENCES:
+    for seq, root in found:
         labels = sorted((root / "Annotations" / "480p" / seq).glob("*.png"))
         if not labels:
             raise SystemExit(f"no annotations for {seq} under {root}")
-        for k in frames:
-            k = min(k, len(labels) - 1)
+        for spec in frames:
+            k = len(labels) // 2 if spec == "mid" else min(int(spec), len(labels) - 1)
             image = read_image(root / "JPEGImages" / "480p" / seq / f"{k:05d}.jpg")
             gt = read_label_png(root / "Annotations" / "480p" / seq / f"{k:05d}.png") > 0
             cases.append((seq, k, image, gt))
     return cases
 
-
-Case = tuple[str, int, np.ndarray, np.ndarray]
 
 
 def load_sample_cases(frames: tuple[int, ...] = (0, 30, 60, 90)) -> list[Case]:
@@ -141,14 +139,22 @@ def print_table(title: str, runs: list[ClickRun], max_clicks: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--davis", type=Path, default=DEFAULT_DAVIS)
+    ap.add_argument("--davis", type=Path, help="one DAVIS folder (default: the nine, bench/davis_sets.py)")
+    ap.add_argument("--seq", help="comma-separated sequence names (default: all)")
     ap.add_argument("--frames", default="0,20,40")
     ap.add_argument("--max-clicks", type=int, default=10)
     ap.add_argument("--no-baseline", action="store_true", help="skip plain GrabCut (about 1 s a click)")
     ap.add_argument("--sample", action="store_true", help="also run on resources/sample.mp4 (own table)")
     args = ap.parse_args()
-    frames = [int(v) for v in args.frames.split(",")]
-    cases = load_cases(args.davis, frames)
+    from davis_sets import sequences
+
+    if args.davis is not None:
+        folders = sorted((args.davis / "JPEGImages" / "480p").iterdir())
+        found = [(p.name, args.davis) for p in folders if p.is_dir()]
+        found = [f for f in found if not args.seq or f[0] in args.seq.split(",")]
+    else:
+        found = sequences(args.seq)
+    cases = load_cases(found, args.frames.split(","))
     t0 = time.perf_counter()
     ours = evaluate(ClassicalSegmenter(), cases, args.max_clicks)
     ours_s = time.perf_counter() - t0

@@ -11,8 +11,9 @@ Tables
    pulled along the backward flow); the ratio is ours / reference. Goal: fast mode >= 30 fps.
 2. J&F per sequence (official DAVIS protocol, engines' masks scored with core/metrics.py):
    the ground-truth first-frame mask, propagated forward to the last frame, for plain
-   warping, fast mode and quality mode. Needs ../shared/data/davis16-mini (skipped with a
-   message when absent). ``--extended`` adds runs backward from the last frame and on every
+   warping, fast mode and quality mode, on every sequence of ../shared/data/davis16-mini and
+   davis16-dev (bench/davis_sets.py; skipped with a message when absent; --seq picks some).
+   ``--extended`` adds runs backward from the last frame and on every
    second frame (twice the motion), to show the figures are not tuned to three runs.
 3. Peak RSS and retained per-frame states for 100 / 1,000 / 5,000 frames: a synthetic
    FrameSource renders each 854x480 frame on demand (a panning textured background and two
@@ -27,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -39,19 +39,16 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parents[1]
-DAVIS = Path(os.environ.get("ANNOTATOR_DAVIS_DIR", REPO.parent / "shared" / "data" / "davis16-mini"))
-SEQUENCES = ("car-shadow", "blackswan", "bmx-trees")
+SEQUENCES: list[str] = []  # filled by main() from bench/davis_sets.py (all nine by default)
+ROOTS: dict[str, Path] = {}
 METHODS = ("plain warp", "fast", "quality")
 
 
 # --- DAVIS runs: fps and quality ---------------------------------------------------------------------
 def load_sequence(seq: str) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    from annotator.core.imageio import read_image
-    from annotator.core.metrics import read_davis_mask
+    from davis_sets import load
 
-    frames = [read_image(p) for p in sorted((DAVIS / "JPEGImages" / "480p" / seq).glob("*.jpg"))]
-    gts = [read_davis_mask(p) > 0 for p in sorted((DAVIS / "Annotations" / "480p" / seq).glob("*.png"))]
-    return frames, gts
+    return load(seq, ROOTS[seq])
 
 
 def track(method: str, frames: list[np.ndarray], first: np.ndarray) -> tuple[list[np.ndarray], float]:
@@ -249,6 +246,7 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", default="fps,quality,memory")
     parser.add_argument("--extended", action="store_true", help="also backward and every-2nd-frame runs")
+    parser.add_argument("--seq", help="comma-separated sequence names (default: all nine)")
     parser.add_argument("--lengths", default="100,1000,5000")
     parser.add_argument("--modes", default="fast,quality")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FRAMES"), help=argparse.SUPPRESS)
@@ -258,14 +256,19 @@ def main() -> int:
         return 0
     tables = set(args.tables.split(","))
     if tables & {"fps", "quality"}:
-        if (DAVIS / "JPEGImages" / "480p").is_dir():
+        from davis_sets import roots, sequences
+
+        if roots():
+            found = sequences(args.seq)
+            SEQUENCES[:] = [name for name, _ in found]
+            ROOTS.update(dict(found))
             rows = davis_runs(args.extended)
             if "fps" in tables:
                 print(fps_table(rows) + "\n", flush=True)
             if "quality" in tables:
                 print(quality_table(rows) + "\n", flush=True)
         else:
-            print(f"Tables 1-2 skipped: DAVIS data not found at {DAVIS} (set ANNOTATOR_DAVIS_DIR)\n",
+            print("Tables 1-2 skipped: no DAVIS data (set ANNOTATOR_DAVIS_DIRS)\n",
                   flush=True)
     if "memory" in tables:
         print(memory_table([int(x) for x in args.lengths.split(",")], args.modes.split(",")), flush=True)

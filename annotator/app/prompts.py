@@ -22,7 +22,7 @@ import numpy as np
 
 from annotator.core import masks as rle_ops
 from annotator.core.project import Project
-from annotator.engines.segmenter import MaskResult, Prompt, Segmenter
+from annotator.engines.segmenter import MaskResult, Prompt, Segmenter, replay_clicks
 
 
 @dataclass
@@ -100,7 +100,13 @@ class InteractiveSegmentation:
             if existing is not None and not rle_ops.is_empty(existing.rle) and to_prior is not None:
                 # Refine the mask the user already has instead of starting over.
                 prompt.prior = to_prior(rle_ops.decode(existing.rle), key)
-        result = segmenter.predict(prompt, key)
+        if snapshot.logits is None:
+            # No answer yet in this click session: several points (``annotator segment``, or
+            # clicks faster than the engine) are replayed one by one, so they give the same
+            # mask as the same clicks answered one at a time.
+            result = replay_clicks(segmenter, prompt, key)
+        else:
+            result = segmenter.predict(prompt, key)
         result.timings["encode_ms"] = float(encode_ms or 0.0)  # this call's encode (0: cached)
         return result
 

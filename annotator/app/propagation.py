@@ -190,12 +190,8 @@ def _execute(
     total: int,
     on_frame: Callable[[int, list[int]], None] | None,
 ) -> int:
-    start_masks = {}
-    for oid in run.stops:
-        record = project.mask(oid, run.start)
-        if record is not None:
-            start_masks[oid] = rle_ops.decode(record.rle)
-    tracker.add_conditioning(run.start, start_masks)
+    for frame, masks in _conditioning(project, run).items():
+        tracker.add_conditioning(frame, masks)
     active = set(run.stops)
     batch: list[tuple[int, int, dict, float]] = []
 
@@ -238,6 +234,23 @@ def _execute(
     finally:
         updates.close()  # type: ignore[attr-defined]
     return done
+
+
+def _conditioning(project: Project, run: Run) -> dict[int, dict[int, np.ndarray]]:
+    """frame -> {object: mask}: the run's start mask and every lock of each object in the run.
+
+    Every lock, not only the start: SAM 2.1 / EdgeTAM read all conditioning frames as memory
+    (so the lock on the far side of the span steers the frames before it), and the classical
+    tracker carries the far lock back toward the start and fuses the two runs.
+    """
+    out: dict[int, dict[int, np.ndarray]] = {}
+    for oid in run.stops:
+        frames = set(project.locked_frames(oid)) | {run.start}
+        for frame in sorted(frames):
+            record = project.mask(oid, frame)
+            if record is not None:
+                out.setdefault(frame, {})[oid] = rle_ops.decode(record.rle)
+    return out
 
 
 def _empty_at(project: Project, oid: int, frame: int) -> bool:

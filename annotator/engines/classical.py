@@ -212,7 +212,6 @@ class ClassicalSegmenter:
     def _working_mask(self, frame: _Frame, prompt: Prompt, extent: float) -> np.ndarray:
         """The answer at the working resolution; ``extent`` > 0 keeps it within about that
         fraction of the long side from the newest click."""
-        p = self.params
         h, w = frame.size
         pts = prompt.points * frame.scale
         ipts = np.clip(np.round(pts).astype(np.int64), 0, [w - 1, h - 1])
@@ -239,17 +238,44 @@ class ClassicalSegmenter:
 
         fine = self._refine_working(frame, coarse, pts, prompt.labels, outside)
         if reach is not None:
-            # A correction is one-way (a positive click only adds, a negative one only removes)
-            # and local (nothing changes beyond reach_limit reaches from the click).
             fine = (fine | before) if newest_positive else (fine & before)
-            if p.reach_limit > 0:
-                near = np.zeros(fine.shape, np.uint8)
-                cv2.circle(near, (int(round(pts[-1][0])), int(round(pts[-1][1]))),
-                           int(round(p.reach_limit * reach)), 1, -1)
-                fine = np.where(near.astype(bool), fine, before)
         if outside is not None:
             fine &= ~outside
-        return refine.keep_connected(fine, ipts[prompt.labels == 1])
+        fine = refine.keep_connected(fine, ipts[prompt.labels == 1])
+        if before is not None and len(pts) and not newest_positive:
+            reach = reach or 0.0  # a negative click outside the mask is held local all the same
+        if reach is not None:
+            # A correction is one-way (a positive click only adds, a negative one only removes)
+            # and local, checked last so that dropping parts cut off from the positive clicks
+            # cannot undo it (two negative clicks on a fence must not take the camel with it).
+            fine = (fine | before) if newest_positive else (fine & before)
+            fine = np.where(self._correction_zone(frame, before, fine, pts[-1], reach, newest_positive),
+                            fine, before)
+        return fine
+
+    def _correction_zone(self, frame: _Frame, before: np.ndarray, after: np.ndarray, click: np.ndarray,
+                         reach: float, positive: bool) -> np.ndarray:
+        """Where the newest correction may change the mask: a positive click, within reach_limit
+        reaches; a negative one, the connected part it removes plus a disc of max(20 px, 10 % of
+        the mask's bounding-box diagonal) around it (full-resolution pixels)."""
+        p = self.params
+        h, w = before.shape
+        cx, cy = int(round(float(click[0]))), int(round(float(click[1])))
+        zone = np.zeros((h, w), np.uint8)
+        if positive:
+            if p.reach_limit <= 0:
+                return np.ones((h, w), bool)
+            cv2.circle(zone, (cx, cy), int(round(p.reach_limit * reach)), 1, -1)
+            return zone.astype(bool)
+        ys, xs = np.nonzero(before)
+        diagonal = float(np.hypot(np.ptp(xs) + 1, np.ptp(ys) + 1)) / frame.scale if len(xs) else 0.0
+        radius = max(20.0, 0.1 * diagonal) * frame.scale
+        cv2.circle(zone, (cx, cy), max(1, int(radius)), 1, -1)
+        removed = (before & ~after).astype(np.uint8)
+        if 0 <= cy < h and 0 <= cx < w and removed[cy, cx]:
+            _, comp = cv2.connectedComponents(removed, connectivity=8)
+            zone |= (comp == comp[cy, cx]).astype(np.uint8)  # the removed part under the click
+        return zone.astype(bool)
 
     def _cut_level(self, frame: _Frame, level: _Level, prompt: Prompt, ipts: np.ndarray, pts: np.ndarray,
                    outside: np.ndarray | None, reach: float | None, newest_positive: bool,

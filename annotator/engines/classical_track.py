@@ -46,7 +46,8 @@ import numpy as np
 
 from annotator.core import masks as rle_ops
 from annotator.engines import appearance as app
-from annotator.engines import redetect
+from annotator.engines import keyframes, redetect
+from annotator.engines import track_confidence as conf
 from annotator.engines.flow import IDENTITY, DenseFlow, PixelGrid, move_mask
 from annotator.engines.tracker import FrameSource, TrackUpdate
 
@@ -70,6 +71,7 @@ class ClassicalParams:
     hidden_decay: float = 0.85  # per frame, for the amodal layer
     hidden_prior: float = 0.6  # how strongly a hidden pixel is expected to be object again
     min_part: float = 0.1  # components smaller than this fraction of the largest are dropped
+    fuse: bool = True  # a span ending at another lock is also carried back from it (engines/keyframes.py)
     grid: app.GridSpec = field(default_factory=app.GridSpec)
     weights: app.FusionWeights = field(default_factory=app.FusionWeights)
 
@@ -105,6 +107,9 @@ class _ObjectState:
     reference: redetect.Reference | None = None  # for re-detection, from the last user mask
     template: redetect.Template | None = None  # its shape when it last looked like itself
     centre: tuple[float, float] | None = None  # (y, x) last seen, or where it should be now
+    steps: int = 0  # frames carried since the user's mask (confidence evidence)
+    reliability_sum: float = 0.0
+    features: dict[str, float] = field(default_factory=dict)  # this frame's confidence evidence
 
 
 class ClassicalTracker:
@@ -148,7 +153,12 @@ class ClassicalTracker:
         count = self._source.frame_count
         if not 0 <= start < count:
             raise ValueError(f"start frame {start} outside 0..{count - 1}")
-        return self._run(start, direction, dict(stops))
+        stops = dict(stops)
+        with self._lock:
+            far = keyframes.far_locks(self._conditioning, start, direction, stops) if self.params.fuse else {}
+        if far:
+            return keyframes.fused_run(self._run, start, direction, stops, far, self.mode)
+        return self._run(start, direction, stops)
 
     # --- the run -----------------------------------------------------------------------------------
     def _run(self, start: int, direction: int, stops: dict[int, int]) -> Iterator[TrackUpdate]:
@@ -191,7 +201,8 @@ class ClassicalTracker:
                 for obj in active:
                     full = self._to_full(obj.mask)
                     self._last[obj.object_id] = (t, rle_ops.encode(full))
-                    yield TrackUpdate(t, obj.object_id, full, float(np.clip(confidence[obj.object_id], 0, 1)))
+                    yield TrackUpdate(t, obj.object_id, full, float(np.clip(confidence[obj.object_id], 0, 1)),
+                                      dict(obj.features))
                 prev = cur
         finally:
             self.retained_frames = 0
@@ -225,12 +236,14 @@ class ClassicalTracker:
         if p.refine and new.any() and not obj.colour.empty:
             assert cur.lab is not None
             agreement = float(obj.colour.prob(cur.lab[new]).mean())
-        colour_term = float(np.clip(2.0 * agreement, 0.0, 1.0))
         obj.mask = new
         jumped = False
         if p.redetect and obj.reference is not None and obj.reference.distinctive:
             jumped = self._check_drift(obj, cur, agreement, others)
         after = int(obj.mask.sum())
+        obj.steps += 1
+        obj.reliability_sum += moved.reliability
+        obj.features = self._evidence(obj, cur, prior > 0.5, moved.reliability, before, after, agreement)
         if after == 0:
             obj.lost_frames += 1
             obj.centre = _advance(obj.centre, obj.motion)
@@ -239,8 +252,16 @@ class ClassicalTracker:
         obj.centre = _centre(obj.mask)
         if jumped:
             return 0.3, np.where(obj.mask, 5.0, -5.0).astype(np.float32)
-        area_term = math.exp(-1.5 * abs(math.log((after + 1.0) / (before + 1.0))))
-        return moved.reliability * area_term * colour_term, score
+        return conf.estimate_iou(obj.features, self.mode), score
+
+    def _evidence(self, obj: _ObjectState, cur: _Frame, carried: np.ndarray, reliability: float,
+                  before: int, after: int, agreement: float) -> dict[str, float]:
+        """This frame's error evidence (engines/track_confidence.py says what each term is)."""
+        colour = obj.colour if self.params.refine and not obj.colour.empty else None
+        return conf.evidence(cur.gray, cur.lab, obj.mask, carried, colour, max(3, self._ring_px() // 3),
+                             steps=obj.steps, reliability=reliability,
+                             reliability_mean=obj.reliability_sum / max(1, obj.steps),
+                             previous_area=before, reference_area=obj.ref_area, agreement=agreement)
 
     def _check_drift(self, obj: _ObjectState, cur: _Frame, agreement: float,
                      others: list[_ObjectState]) -> bool:
@@ -319,6 +340,7 @@ class ClassicalTracker:
         if not obj.mask.any():
             return
         obj.ref_area = float(obj.mask.sum())
+        obj.steps, obj.reliability_sum = 0, 0.0
         obj.centre = _centre(obj.mask)
         if self.params.refine and frame.lab is not None:
             obj.colour.add(frame.lab, obj.mask, self._ring_px())

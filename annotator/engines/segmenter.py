@@ -60,3 +60,30 @@ class Segmenter(Protocol):
     def predict(self, prompt: Prompt, key: Hashable) -> MaskResult:
         """Segment one object on the frame prepared under ``key`` (prepare it first)."""
         ...
+
+
+def replay_clicks(segmenter: Segmenter, prompt: Prompt, key: Hashable) -> MaskResult:
+    """Clicks given at once, answered as if given one at a time (the box first, when there is one).
+
+    The app sends each click with the previous answer's logits as the prior, so every click
+    refines the last mask. A batch of clicks (``annotator segment --point ... --point ...``)
+    goes through the same refinement in the same order, so both give the same mask; a
+    single predict with all the points at once behaves differently (for the classical engine
+    the newest click's reach decides how far a correction goes).
+    """
+    points, labels = prompt.points, prompt.labels
+    if len(points) == 0 or (len(points) == 1 and prompt.box is None):
+        return segmenter.predict(prompt, key)
+    result: MaskResult | None = None
+    prior = prompt.prior
+    if prompt.box is not None:
+        result = segmenter.predict(Prompt(box=prompt.box, prior=prior), key)
+        prior = result.logits
+    decode_ms = 0.0
+    for k in range(1, len(points) + 1):
+        result = segmenter.predict(Prompt(points[:k], labels[:k], prompt.box, prior), key)
+        prior = result.logits
+        decode_ms += result.timings.get("decode_ms", 0.0)
+    assert result is not None
+    result.timings = {**result.timings, "decode_ms": decode_ms}
+    return result

@@ -35,6 +35,7 @@ class TrackUpdate:
     object_id: int
     mask: np.ndarray  # HxW bool, full resolution
     confidence: float  # 0..1: how much to trust this frame (timeline colour, "next weak frame")
+    features: dict[str, float] | None = None  # the evidence behind ``confidence``, when the tracker has it
 
 
 @runtime_checkable
