@@ -154,3 +154,24 @@ def test_a_closed_dialog_ignores_later_engine_changes(bridge, session, qtbot):
         dialog.close()
     session.engines.set_models(segmenter="classical")  # emits engine_status: nobody may crash
     assert session.engines.requested_segmenter == "classical"
+
+
+def test_a_download_that_fails_before_the_call_returns_still_shows_its_message(dialog_factory, session,
+                                                                                 qtbot, monkeypatch):
+    # The race a loaded machine hits: the worker finishes the job before the Session registers its
+    # callbacks, so JobFinished fires on the UI thread inside download_selected. The bridge posts it.
+    models = session.models
+
+    def download_that_has_already_failed(name: str):
+        job = session.workers.submit("io", f"Download {name}", lambda ctx: 1 / 0)
+        job.wait(10)
+        models._track_job(job, "download")
+        return job
+
+    monkeypatch.setattr(models, "download", download_that_has_already_failed)
+    dialog = dialog_factory()
+    dialog.select_model("sam2.1-tiny")
+    qtbot.mouseClick(dialog.download_button, Qt.MouseButton.LeftButton)
+    assert dialog.download_job is not None and dialog.download_job.state is JobState.FAILED
+    qtbot.waitUntil(lambda: dialog.message_shown() != "", timeout=10_000)  # a hang guard only
+    assert "Could not download sam2.1-tiny" in dialog.message_shown()
