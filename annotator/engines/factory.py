@@ -21,7 +21,8 @@ CLASSICAL_FAST = "classical-fast"
 AUTO = "auto"
 SAM_MODELS = ("sam-vit-b", "sam-vit-l", "sam-vit-h")
 SAM2_IMAGE_MODELS = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large")
-SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS)
+SAM3 = "sam3"
+SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS, SAM3)
 SEGMENT_CHOICES = (AUTO, CLASSICAL, *SEGMENT_MODELS)  # what --model accepts
 
 # Hiera stage depths of the four SAM 2.1 sizes: how a snapshot folder says which one it is.
@@ -69,6 +70,10 @@ def create_segmenter(
         from annotator.engines.sam import load_sam
 
         return load_sam(name, weights, dev, **engine_options), f"{name} on {dev}: {why}"
+    if name == SAM3:
+        from annotator.engines.sam3_tracker import load_sam3_segmenter
+
+        return load_sam3_segmenter(weights, dev, **engine_options), f"{name} on {dev}: {why}"
     from annotator.engines.sam2_image import load_sam2_image
 
     return load_sam2_image(name, weights, dev, **engine_options), f"{name} on {dev}: {why}"
@@ -144,7 +149,7 @@ def _infer_sam(path: Path) -> str:
 
 # --- trackers ------------------------------------------------------------------------------------
 SAM2_VIDEO_MODELS = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large", "edgetam")
-TRACK_CHOICES = (AUTO, CLASSICAL, CLASSICAL_FAST, *SAM2_VIDEO_MODELS)  # what --tracker accepts
+TRACK_CHOICES = (AUTO, CLASSICAL, CLASSICAL_FAST, *SAM2_VIDEO_MODELS, SAM3)  # what --tracker accepts
 
 
 def create_tracker(
@@ -174,6 +179,10 @@ def create_tracker(
 
         mode = "fast" if name == CLASSICAL_FAST else "quality"
         return ClassicalTracker(source, mode=mode), f"{name} tracker (optical flow, no weights): {why}"
+    if name == SAM3:
+        from annotator.engines.sam3_tracker import load_sam3_tracker
+
+        return load_sam3_tracker(source, weights=weights, device=dev), f"{name} on {dev}: {why}"
     from annotator.engines.sam2_video import load_sam2_video
 
     return load_sam2_video(name, source, weights=weights, device=dev), f"{name} on {dev}: {why}"
