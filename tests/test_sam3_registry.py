@@ -114,5 +114,11 @@ def test_every_sam3_engine_loads_from_the_one_snapshot():
     mask_tracker, _ = create_tracker("sam3", ListFrames(frames), device="cpu")
     mask_tracker.add_conditioning(0, {1: np.asarray(pairs[0][1][1])})
     assert [u.frame for u in mask_tracker.propagate(0, 1, {1: 2})] == [1, 2]
+    # The smaller-input option (560 for the real model): config and processor resized together.
+    small = load_sam3_detector(device="cpu", image_size=56, threshold=0.05)
+    assert small.image_size == 56 and small.model.config.image_size == 56
+    assert small.detect(frames[0], "red car").instances
+    small_tracker = load_sam3_text_tracker(ListFrames(frames), device="cpu", image_size=56)
+    assert len(list(small_tracker.track("red car"))) == 3
     with pytest.raises(ValueError, match="multiple of 14"):
         load_sam3_detector(device="cpu", image_size=500)

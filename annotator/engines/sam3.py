@@ -228,6 +228,8 @@ def load_sam3_parts(model_cls: Any, processor_cls: Any, weights: str | Path | No
             config = AutoConfig.from_pretrained(folder)
             if image_size is not None:
                 config.image_size = image_size
+                if hasattr(config, "low_res_mask_size"):  # the video model's empty-mask shape
+                    config.low_res_mask_size = 4 * image_size // PATCH  # 288 at 1008, as shipped
             model = model_cls.from_pretrained(folder, config=config)
             processor = processor_cls.from_pretrained(folder)
         except (OSError, ValueError, RuntimeError, TypeError, KeyError) as exc:

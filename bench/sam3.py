@@ -1,0 +1,134 @@
+"""SAM 3 on this machine: per-frame time and peak RSS with the real-size model (random weights,
+transformers' default configs: the facebook/sam3 shapes, about 840 M parameters), at the trained
+input size 1008 and at 560.
+
+    .venv/bin/python bench/sam3.py                       # CPU, 1008 and 560, 3 streamed frames each
+    .venv/bin/python bench/sam3.py --sizes 560 --frames 2
+    .venv/bin/python bench/sam3.py --device cuda --frames 20   # a GPU (bf16 autocast in ours)
+
+Each image size runs in its own subprocess, so each peak RSS is its own (ru_maxrss of the child).
+Per size:
+- detect: one phrase on one 640x360 frame through Sam3Detector (engines/sam3.py: the image
+  encoder once, then the decoder per phrase);
+- stream (stock): transformers' streaming loop (processor -> Sam3VideoModel(frame=...) ->
+  postprocess_outputs), seconds per frame after the first;
+- stream (ours): Sam3TextTracker (engines/sam3_video.py: the same loop, pruned session) on the
+  same frames, seconds per frame after the first.
+The detection thresholds are lowered (0.2) and the tracker capped at 3 objects, so the random
+model tracks something: a frame then costs the encoder, the detector and 3 tracked objects.
+Ratio: stock / ours seconds per frame (1.0: the pruning costs nothing; memory is what it saves,
+see tests/test_sam3.py). On 2 shared cores keep --frames tiny: one 1008 px frame takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def child(size: int, frames_count: int, device: str) -> dict:
+    import torch
+    from transformers import (
+        Sam2VideoVideoProcessor,
+        Sam3ImageProcessor,
+        Sam3Processor,
+        Sam3VideoConfig,
+        Sam3VideoModel,
+        Sam3VideoProcessor,
+    )
+
+    from annotator.core.synthetic import render_scene
+    from annotator.engines.sam3 import Sam3Detector
+    from annotator.engines.sam3_video import Sam3TextTracker
+    from annotator.engines.tracker import ListFrames
+    from tests.tiny_describe import clip_tokenizer
+
+    started = time.perf_counter()
+    config = Sam3VideoConfig(score_threshold_detection=0.2, new_det_thresh=0.2, max_num_objects=3)
+    config.image_size = size
+    config.low_res_mask_size = 4 * size // 14  # as engines/sam3.load_sam3_parts sets it
+    torch.manual_seed(0)
+    model = Sam3VideoModel(config).eval()
+    built = time.perf_counter() - started
+    params = sum(p.numel() for p in model.parameters()) / 1e6
+    side = {"height": size, "width": size}
+    tokenizer = clip_tokenizer()  # a real CLIP BPE; its ids fit the full vocabulary
+    video_processor = Sam3VideoProcessor(image_processor=Sam3ImageProcessor(size=side),
+                                         video_processor=Sam2VideoVideoProcessor(size=side),
+                                         tokenizer=tokenizer, target_size=size)
+    frames = [f for f, _ in render_scene(frames_count, 640, 360, seed=3)]
+
+    detector = Sam3Detector(model.detector_model, Sam3Processor(image_processor=Sam3ImageProcessor(size=side),
+                                                                tokenizer=tokenizer, target_size=size),
+                            device=device, threshold=0.2)
+    detector.detect(frames[0], "a red car")  # warm-up
+    start = time.perf_counter()
+    detector.detect(frames[0], "a red car")
+    detect_s = time.perf_counter() - start
+
+    def per_frame(run) -> float:
+        stamps = []
+        for _ in run:
+            stamps.append(time.perf_counter())
+        return (stamps[-1] - stamps[0]) / max(len(stamps) - 1, 1)
+
+    def stock():
+        session = video_processor.init_video_session(inference_device=device, processing_device="cpu",
+                                                     video_storage_device="cpu")
+        video_processor.add_text_prompt(inference_session=session, text="a red car")
+        for frame in frames:
+            inputs = video_processor(images=frame, device=device, return_tensors="pt")
+            with torch.inference_mode():
+                out = model(inference_session=session, frame=inputs.pixel_values[0].to(device))
+            yield video_processor.postprocess_outputs(session, out, original_sizes=inputs.original_sizes)
+
+    stock_s = per_frame(stock())
+    tracker = Sam3TextTracker(ListFrames(frames), model, video_processor, device=device)
+    ours_s = per_frame(tracker.track("a red car"))
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"size": size, "params_m": params, "build_s": built, "detect_s": detect_s, "stock_s": stock_s,
+            "ours_s": ours_s, "peak_rss_mb": rss_mb, "frames": frames_count,
+            "threads": torch.get_num_threads()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--sizes", default="1008,560")
+    parser.add_argument("--frames", type=int, default=3, help="frames streamed per size (default 3)")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, max(args.frames, 2), args.device)))
+        return 0
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",") if s):
+        done = subprocess.run([sys.executable, __file__, "--child", str(size), "--frames", str(args.frames),
+                               "--device", args.device], capture_output=True, text=True)
+        if done.returncode != 0:
+            print(f"size {size} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
+            return 1
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(f"device: {args.device}, torch threads: {rows[0]['threads'] if rows else '?'}, "
+          f"{rows[0]['params_m'] if rows else 0:.0f} M parameters (random weights)")
+    print("| image size | model build s | detect 1 phrase s | stream stock s/frame | stream ours s/frame "
+          "| ratio (stock / ours) | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']} | {r['build_s']:.1f} | {r['detect_s']:.2f} | {r['stock_s']:.2f} "
+              f"| {r['ours_s']:.2f} | {r['stock_s'] / r['ours_s']:.2f} | {r['peak_rss_mb']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
