@@ -21,6 +21,7 @@ run: setup
 
 lint: setup
 	$(VENV)/bin/ruff check annotator tests bench packaging resources docs
+	$(VENV)/bin/lint-imports  # the layer contracts in pyproject.toml
 
 test: setup lint
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -q

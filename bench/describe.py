@@ -73,7 +73,7 @@ def rates(reference: Callable[[], object] | None, ours: Callable[[], object], it
 
 def scene(count: int) -> tuple[list[np.ndarray], list[tuple[int, np.ndarray]]]:
     """Frames and (frame index, object mask) pairs from the synthetic scene, 3 objects a frame."""
-    from annotator.core.synthetic import render_scene
+    from annotator.sim.synthetic import render_scene
 
     frames, masks = [], []
     for i, (frame, objects) in enumerate(render_scene(count, 640, 360, seed=3)):

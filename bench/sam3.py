@@ -46,10 +46,10 @@ def child(size: int, frames_count: int, device: str) -> dict:
         Sam3VideoProcessor,
     )
 
-    from annotator.core.synthetic import render_scene
     from annotator.engines.sam3 import Sam3Detector
     from annotator.engines.sam3_video import Sam3TextTracker
     from annotator.engines.tracker import ListFrames
+    from annotator.sim.synthetic import render_scene
     from tests.tiny_describe import clip_tokenizer
 
     started = time.perf_counter()

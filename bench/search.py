@@ -60,8 +60,8 @@ def bench_index(device: str, frames_count: int, repeat: int) -> list[Row]:
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
 
-    from annotator.core.synthetic import render_scene
     from annotator.engines.embedder import HubEmbedder
+    from annotator.sim.synthetic import render_scene
     from tests.tiny_describe import clip_tokenizer
 
     torch.manual_seed(0)

@@ -5,7 +5,7 @@
     .venv/bin/python bench/segment_clicks.py --no-baseline         # ours only (plain GrabCut is slow)
     .venv/bin/python bench/segment_clicks.py --no-baseline --sample  # also resources/sample.mp4
 
-The robot (annotator.core.click_robot, the RITM / f-BRS protocol) clicks the interior point of
+The robot (annotator.sim.click_robot, the RITM / f-BRS protocol) clicks the interior point of
 the error region farthest from its border, positive on a miss and negative on an extra,
 up to --max-clicks; every prediction gets the previous result's logits as its prior. Per
 sequence/frame and on the mean: IoU after 1, 3 and 5 clicks, NoC@85 / NoC@90 (clicks to reach
@@ -34,10 +34,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from annotator.core.click_robot import ClickRun, run_clicks, summarize
 from annotator.core.imageio import read_image, read_label_png
 from annotator.engines.classical import ClassicalSegmenter
 from annotator.engines.segmenter import MaskResult, Prompt
+from annotator.sim.click_robot import ClickRun, run_clicks, summarize
 
 DEFAULT_DAVIS = Path(__file__).resolve().parents[2] / "shared" / "data" / "davis16-mini"
 SEQUENCES = ("car-shadow", "blackswan", "bmx-trees")

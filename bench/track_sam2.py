@@ -74,7 +74,7 @@ class PooledFrames:
     """A FrameSource of ``count`` frames cycling back and forth through a few rendered ones."""
 
     def __init__(self, count: int, width: int, height: int) -> None:
-        from annotator.core.synthetic import render_scene
+        from annotator.sim.synthetic import render_scene
 
         pairs = list(render_scene(num_frames=POOL, width=width, height=height, seed=0))
         self.pool = [np.ascontiguousarray(f) for f, _ in pairs]

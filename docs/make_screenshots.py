@@ -53,9 +53,9 @@ def make_screenshots(out_dir: Path, pace_s: float = 0.0, timeout_s: float = 120.
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
     app = create_application([sys.argv[0]])
+    from annotator.app.session import Session
     from annotator.gui.help_dialog import HelpDialog
     from annotator.gui.main_window import MainWindow, default_settings
-    from annotator.session import Session
 
     video = work / "street-sample.mp4"
     shutil.copy(REPO / "resources" / "sample.mp4", video)

@@ -24,7 +24,7 @@ import numpy as np
 
 from annotator.core import masks as rle
 from annotator.core.atomic import atomic_write
-from annotator.core.synthetic import default_shapes, render_scene
+from annotator.sim.synthetic import default_shapes, render_scene
 
 WIDTH, HEIGHT, FPS, FRAMES, SEED = 640, 360, 25, 100, 0
 KEYFRAME_INTERVAL = 2 * FPS

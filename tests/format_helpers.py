@@ -1,6 +1,6 @@
 """A small project with known masks for the format tests.
 
-``make_project`` renders a synthetic scene (core.synthetic.render_scene: three moving shapes,
+``make_project`` renders a synthetic scene (sim.synthetic.render_scene: three moving shapes,
 one passing in front of another), writes its frames as a PNG folder (or an mp4), and stores the
 ground-truth masks in a new project. It adds what exports must handle: a category per object
 except one, an object with a hole and two parts, frames where objects are absent, a locked empty
@@ -18,8 +18,8 @@ import numpy as np
 from annotator.core import masks as rle_ops
 from annotator.core.imageio import write_image
 from annotator.core.project import Project, VideoRef
-from annotator.core.synthetic import render_scene
 from annotator.core.video import open_video
+from annotator.sim.synthetic import render_scene
 
 HOLE_OBJECT = 4
 

@@ -1,7 +1,7 @@
 """`annotator batch` on the local backend: manifest checks, three small videos end to end with the
 classical tracker (spawned worker processes), resume, a broken video, a dying worker, the CLI.
 
-The clips are tiny renders of core.synthetic (160x90, 20 frames) with their true masks, so
+The clips are tiny renders of sim.synthetic (160x90, 20 frames) with their true masks, so
 what the batch wrote can be checked against the truth, not just for existence.
 """
 
@@ -16,12 +16,12 @@ import av
 import numpy as np
 import pytest
 
-from annotator.batch import LocalBackend, run_batch
-from annotator.batch_manifest import load_manifest, parse_manifest
+from annotator.batch.manifest import load_manifest, parse_manifest
+from annotator.batch.runner import LocalBackend, run_batch
 from annotator.core import masks as rle_ops
 from annotator.core.imageio import read_label_png, write_label_png
-from annotator.core.synthetic import render_scene
 from annotator.errors import FormatError
+from annotator.sim.synthetic import render_scene
 from tests.session_helpers import iou
 
 WIDTH, HEIGHT, FRAMES = 160, 90, 20
@@ -343,7 +343,7 @@ def test_cli_batch_dry_run_json_and_exit_code(clips, tmp_path, capsys):
 
 
 def test_ray_missing_says_how_to_install(monkeypatch):
-    from annotator.batch_ray import RayBackend, RayUnavailableError
+    from annotator.batch.ray_runner import RayBackend, RayUnavailableError
 
     monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
     with pytest.raises(RayUnavailableError, match=r"pip install 'annotator\[ray\]'"):

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from annotator.batch import run_batch
-from annotator.batch_manifest import load_manifest
+from annotator.batch.manifest import load_manifest
+from annotator.batch.runner import run_batch
 from tests.test_batch import FRAMES, check_outputs, make_clips, mask_entry, write_manifest
 
 ray = pytest.importorskip("ray")
@@ -32,7 +32,7 @@ def ray_cluster():
 
 
 def test_ray_runs_three_videos_end_to_end_and_resumes(ray_cluster, tmp_path):
-    from annotator.batch_ray import RayBackend
+    from annotator.batch.ray_runner import RayBackend
 
     folder = tmp_path / "clips"
     truth = make_clips(folder)

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from annotator.core.click_robot import mask_iou, next_click, run_clicks, summarize
 from annotator.core.imageio import read_image, read_label_png
-from annotator.core.synthetic import render_scene
 from annotator.engines.classical import ClassicalSegmenter
 from annotator.engines.segmenter import Prompt, Segmenter
+from annotator.sim.click_robot import mask_iou, next_click, run_clicks, summarize
+from annotator.sim.synthetic import render_scene
 
 DAVIS_SEQUENCES = ("car-shadow", "blackswan", "bmx-trees")
 DAVIS_FRAMES = (0, 20, 40)

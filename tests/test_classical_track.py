@@ -11,10 +11,10 @@ import pytest
 
 from annotator.core.imageio import read_image
 from annotator.core.metrics import jaccard, read_davis_mask, score_sequence
-from annotator.core.synthetic import ShapeSpec, render_scene
 from annotator.engines.classical_track import ClassicalTracker
 from annotator.engines.flow import plain_warp
 from annotator.engines.tracker import ListFrames, Tracker, TrackUpdate
+from annotator.sim.synthetic import ShapeSpec, render_scene
 
 W, H, N = 320, 180, 48
 

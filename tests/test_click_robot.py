@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from annotator.core.click_robot import ClickRun, mask_iou, next_click, run_clicks, summarize
 from annotator.engines.segmenter import MaskResult, Prompt, Segmenter
+from annotator.sim.click_robot import ClickRun, mask_iou, next_click, run_clicks, summarize
 
 
 def _rect(h: int, w: int, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:

@@ -11,13 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from annotator.app.finding import accept, add_detections, add_tracks
 from annotator.cli.main import main
 from annotator.core import masks as rle
 from annotator.core.project import Project
 from annotator.core.records import VideoRef
 from annotator.engines.sam3 import Instance
 from annotator.engines.sam3_video import TrackedInstance
-from annotator.finding import accept, add_detections, add_tracks
 from tests.session_helpers import SAMPLE_GT
 from tests.tiny_describe import sample_project
 

@@ -1,4 +1,4 @@
-"""Describing a project end to end (annotator/insights.py, annotator/describing.py): a real Session
+"""Describing a project end to end (annotator/app/describe/): a real Session
 on the sample video with the ground-truth masks of its three objects, the tiny random-weight
 CLIP and BLIP installed as clip-vit-b-32 and blip-base, Jobs on the engine lane, insights in the
 SQLite store, undo, cancel, and the COCO / YouTube-VIS exports carrying the results."""
@@ -13,13 +13,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from annotator import insights
+from annotator.app.describe import kinds as insight_kinds
+from annotator.app.describe import runs as describe_runs
+from annotator.app.describe import steps as describe_steps
+from annotator.app.session import Session
 from annotator.core import masks as rle_ops
 from annotator.core.jobs import JobState
 from annotator.engines.crops import masked_crop
 from annotator.engines.describe import mean_embedding
 from annotator.errors import WeightsMissingError
-from annotator.session import Session
 from tests.session_helpers import SAMPLE_GT, copy_sample
 from tests.tiny_describe import install_both
 
@@ -73,7 +75,7 @@ def test_classify_objects_and_clip(session: Session) -> None:
     session.events.connect("job_started", lambda job, kind: events.append(("started", kind)))
     session.events.connect("job_finished",
                            lambda job, kind: (events.append(("finished", kind)), finished.set()))
-    job = insights.start_classify(session, labels=["star", "Ellipse", "dog"])
+    job = session.classify(labels=["star", "Ellipse", "dog"])
     report = job.result(WAIT)
     assert finished.wait(WAIT)  # done callbacks run just after result() returns
     assert events == [("started", "classify"), ("finished", "classify")]
@@ -82,7 +84,7 @@ def test_classify_objects_and_clip(session: Session) -> None:
     project = session.project
     vocab = ["ellipse", "rectangle", "star", "dog"]  # categories first; "Ellipse" is not repeated
     for oid in (1, 2, 3):
-        (found,) = project.insights(kind=insights.OBJECT_LABELS, object_id=oid)
+        (found,) = project.insights(kind=insight_kinds.OBJECT_LABELS, object_id=oid)
         payload = found.payload
         assert found.model == "clip-vit-b-32" and found.created > 0
         assert payload["vocabulary"] == vocab and payload["templates"] > 1 and payload["accepted"] is None
@@ -93,13 +95,13 @@ def test_classify_objects_and_clip(session: Session) -> None:
         assert 1 < len(frames) <= 8 and all(f % 2 == 0 for f in frames)  # frames with a mask
         assert found.frame_start == min(frames) and found.frame_end == max(frames) + 1
         assert payload["device"] == "cpu" and payload["seconds"] >= 0
-    (clip,) = project.insights(kind=insights.SCENE_LABELS)
+    (clip,) = project.insights(kind=insight_kinds.SCENE_LABELS)
     assert clip.object_id is None and (clip.frame_start, clip.frame_end) == (0, 100)
     assert clip.payload["scope"] == "clip" and len(clip.payload["frames"]) == 8
 
     # The stored scores are what the classifier gives for the crops of those frames.
-    classifier = insights.describers(session).get("classify")
-    (found,) = project.insights(kind=insights.OBJECT_LABELS, object_id=2)
+    classifier = session.engines.describers().get("classify")
+    (found,) = project.insights(kind=insight_kinds.OBJECT_LABELS, object_id=2)
     crops = [masked_crop(session.frame_image(f), rle_ops.decode(project.mask(2, f).rle))
              for f in found.payload["frames"]]
     expected = classifier.rank(mean_embedding(classifier.embed_images(crops)), vocab, 5)
@@ -111,94 +113,94 @@ def test_classify_objects_and_clip(session: Session) -> None:
     project.undo()
     assert kinds(project) == []
     project.redo()
-    assert kinds(project).count(insights.OBJECT_LABELS) == 3
+    assert kinds(project).count(insight_kinds.OBJECT_LABELS) == 3
     json.dumps(report.to_json())  # plain JSON for the CLI
 
 
 def test_rerun_replaces_and_accepting_a_label_is_one_undo_step(session: Session) -> None:
     project = session.project
-    insights.start_classify(session, labels=["star"], clip=False).result(WAIT)
-    insights.start_classify(session, labels=["star"], clip=False).result(WAIT)
-    assert kinds(project) == [insights.OBJECT_LABELS] * 3
-    (found,) = project.insights(kind=insights.OBJECT_LABELS, object_id=3)
-    insights.accept_label(project, 3, "star", found.id)
+    session.classify(labels=["star"], clip=False).result(WAIT)
+    session.classify(labels=["star"], clip=False).result(WAIT)
+    assert kinds(project) == [insight_kinds.OBJECT_LABELS] * 3
+    (found,) = project.insights(kind=insight_kinds.OBJECT_LABELS, object_id=3)
+    describe_runs.accept_label(project, 3, "star", found.id)
     star = next(c for c in project.categories() if c.name == "star")
     assert project.object(3).category_id == star.id
-    assert project.insights(kind=insights.OBJECT_LABELS, object_id=3)[0].payload["accepted"] == "star"
+    assert project.insights(kind=insight_kinds.OBJECT_LABELS, object_id=3)[0].payload["accepted"] == "star"
     project.undo()
     assert project.object(3).category_id is None
     assert "star" not in [c.name for c in project.categories()]  # the new category went too
-    assert project.insights(kind=insights.OBJECT_LABELS, object_id=3)[0].payload["accepted"] is None
+    assert project.insights(kind=insight_kinds.OBJECT_LABELS, object_id=3)[0].payload["accepted"] is None
     project.redo()
     assert project.object(3).category_id == star.id
     with pytest.raises(ValueError, match="empty"):
-        insights.accept_label(project, 3, "  ")
+        describe_runs.accept_label(project, 3, "  ")
 
 
 def test_caption_objects_and_describe_the_clip_in_timed_segments(session: Session) -> None:
     project = session.project
-    job = insights.start_caption(session, max_segment_s=1.0, keyframes=[10])
+    job = session.caption(max_segment_s=1.0, keyframes=[10])
     report = job.result(WAIT)
     assert report.caption_model == "blip-base" and sorted(report.object_captions) == [1, 2, 3]
     for oid in (1, 2, 3):
-        (cap,) = project.insights(kind=insights.OBJECT_CAPTION, object_id=oid)
+        (cap,) = project.insights(kind=insight_kinds.OBJECT_CAPTION, object_id=oid)
         assert cap.payload["text"] == report.object_captions[oid] and cap.payload["text"]
-        assert cap.payload["frame"] == insights.best_frame(project, oid) == cap.frame_start
+        assert cap.payload["frame"] == describe_steps.best_frame(project, oid) == cap.frame_start
     # The sample is one shot of 4 s at 25 fps: four 1-second segments, back to back.
-    (shots,) = project.insights(kind=insights.SHOTS)
+    (shots,) = project.insights(kind=insight_kinds.SHOTS)
     assert shots.payload == {**shots.payload, "cuts": [], "frame_count": 100}
-    segs = insights.segments(project)
+    segs = describe_runs.segments(project)
     assert [(s.frame_start, s.frame_end) for s in segs] == [(0, 25), (25, 50), (50, 75), (75, 100)]
     assert [(s.payload["start_s"], s.payload["end_s"]) for s in segs] == [(0, 1), (1, 2), (2, 3), (3, 4)]
     assert [s.payload["keyframe"] for s in segs] == [12, 37, 62, 87]
     assert all(s.payload["text"] and s.model == "blip-base" and s.payload["shot"] == 0 for s in segs)
-    (frame_cap,) = project.insights(kind=insights.FRAME_CAPTION)
+    (frame_cap,) = project.insights(kind=insight_kinds.FRAME_CAPTION)
     assert (frame_cap.frame_start, frame_cap.frame_end, frame_cap.payload["time_s"]) == (10, 11, 0.4)
 
     # Editing a caption is one undo step and keeps the model's text.
     first = segs[0]
-    insights.edit_caption(project, first.id, "  a red   ellipse moves ")
-    edited = insights.segments(project)[0]
+    describe_runs.edit_caption(project, first.id, "  a red   ellipse moves ")
+    edited = describe_runs.segments(project)[0]
     assert edited.payload["text"] == "a red ellipse moves" and edited.payload["edited"]
     assert edited.payload["original"] == first.payload["text"]
     project.undo()
-    assert insights.segments(project)[0].payload == first.payload
+    assert describe_runs.segments(project)[0].payload == first.payload
     project.redo()
 
     # A new run keeps the user's words: the edited segment (same range) and an edited object caption.
-    (cap1,) = project.insights(kind=insights.OBJECT_CAPTION, object_id=1)
-    insights.edit_caption(project, cap1.id, "my ellipse")
-    insights.start_caption(session, max_segment_s=1.0).result(WAIT)
-    assert insights.segments(project)[0].payload["text"] == "a red ellipse moves"
-    kept = project.insights(kind=insights.OBJECT_CAPTION, object_id=1)
+    (cap1,) = project.insights(kind=insight_kinds.OBJECT_CAPTION, object_id=1)
+    describe_runs.edit_caption(project, cap1.id, "my ellipse")
+    session.caption(max_segment_s=1.0).result(WAIT)
+    assert describe_runs.segments(project)[0].payload["text"] == "a red ellipse moves"
+    kept = project.insights(kind=insight_kinds.OBJECT_CAPTION, object_id=1)
     assert [i.payload["text"] for i in kept] == ["my ellipse"]
     with pytest.raises(KeyError):
-        insights.edit_caption(project, 10_000, "x")
+        describe_runs.edit_caption(project, 10_000, "x")
 
 
 def test_cancel_keeps_what_was_finished(session: Session) -> None:
     project = session.project
-    cache = insights.describers(session)
+    cache = session.engines.describers()
     cache.set_model("caption", "auto", batch_size=1)
     gate = threading.Event()
     blocker = session.workers.submit(cache.lane, "hold the lane", lambda ctx: gate.wait(30))
-    job = insights.start_caption(session, clip=False)
+    job = session.caption(clip=False)
     job.on_progress(lambda j, p: j.cancel() if p.done >= 1 else None)  # after the first caption
     gate.set()
     blocker.result(WAIT)
     assert job.wait(WAIT) and job.state is JobState.CANCELLED
     (partial,) = job.partial
     assert partial.cancelled and len(partial.object_captions) == 1
-    assert kinds(project) == [insights.OBJECT_CAPTION]
+    assert kinds(project) == [insight_kinds.OBJECT_CAPTION]
     project.undo()  # the cancelled run is one step too
     assert kinds(project) == []
 
 
 def test_cancel_before_it_starts(session: Session) -> None:
-    cache = insights.describers(session)
+    cache = session.engines.describers()
     gate = threading.Event()
     blocker = session.workers.submit(cache.lane, "hold the lane", lambda ctx: gate.wait(30))
-    job = insights.start_classify(session)
+    job = session.classify()
     job.cancel()
     gate.set()
     blocker.result(WAIT)
@@ -210,11 +212,11 @@ def test_missing_models_refuse_before_any_job(tmp_path: Path, gt: dict) -> None:
     session = open_session(tmp_path, gt)
     try:
         with pytest.raises(WeightsMissingError, match="annotator models download clip-vit-b-32"):
-            insights.start_classify(session)
+            session.classify()
         with pytest.raises(WeightsMissingError, match="annotator models download blip-base"):
-            insights.start_caption(session)
+            session.caption()
         assert session.workers.active_jobs() == []
-        status = insights.describers(session).status("caption")
+        status = session.engines.describers().status("caption")
         assert not status.ready and status.missing == "blip-base"
         assert status.command == "annotator models download blip-base" and "blip-base" in status.message
     finally:
@@ -225,11 +227,11 @@ def test_nothing_to_classify_against(tmp_path: Path, gt: dict, models: tuple[Pat
     session = open_session(tmp_path, gt, categories=())
     try:
         with pytest.raises(ValueError, match="no labels"):
-            insights.start_classify(session)
-        assert insights.vocabulary(session.project, [" dog ", "", "DOG", "cat"]) == ["dog", "cat"]
-        insights.save_labels(session.project, ["dog", " cat ", "dog"])
-        assert insights.saved_labels(session.project) == ["dog", "cat"]
-        assert insights.parse_labels("dog, cat ,, red car") == ["dog", "cat", "red car"]
+            session.classify()
+        assert describe_runs.vocabulary(session.project, [" dog ", "", "DOG", "cat"]) == ["dog", "cat"]
+        describe_runs.save_labels(session.project, ["dog", " cat ", "dog"])
+        assert describe_runs.saved_labels(session.project) == ["dog", "cat"]
+        assert describe_runs.parse_labels("dog, cat ,, red car") == ["dog", "cat", "red car"]
     finally:
         session.shutdown()
 
@@ -237,12 +239,12 @@ def test_nothing_to_classify_against(tmp_path: Path, gt: dict, models: tuple[Pat
 def test_per_shot_labels_and_objects_without_masks(session: Session) -> None:
     project = session.project
     empty = project.add_object(name="never drawn")
-    report = insights.start_classify(session, per_shot=True, frames_per_shot=2).result(WAIT)
+    report = session.classify(per_shot=True, frames_per_shot=2).result(WAIT)
     assert report.skipped_objects == [empty.id]
-    scopes = sorted(i.payload["scope"] for i in project.insights(kind=insights.SCENE_LABELS))
+    scopes = sorted(i.payload["scope"] for i in project.insights(kind=insight_kinds.SCENE_LABELS))
     assert scopes == ["clip", "shot"]
-    assert project.insights(kind=insights.SHOTS)  # found once, reused by the next run
-    assert insights.track_frames(project, 1, 3) == [0, 48, 98]
+    assert project.insights(kind=insight_kinds.SHOTS)  # found once, reused by the next run
+    assert describe_steps.track_frames(project, 1, 3) == [0, 48, 98]
 
 
 def test_exports_carry_the_accepted_class_scores_and_captions(session: Session, tmp_path: Path) -> None:
@@ -252,8 +254,8 @@ def test_exports_carry_the_accepted_class_scores_and_captions(session: Session, 
     from annotator.formats.ytvis import export_ytvis, import_ytvis
 
     project = session.project
-    insights.start_describe(session, insights.DescribePlan(labels=["star"], max_segment_s=2.0)).result(WAIT)
-    insights.accept_label(project, 3, "star")
+    session.describe(describe_runs.DescribePlan(labels=["star"], max_segment_s=2.0)).result(WAIT)
+    describe_runs.accept_label(project, 3, "star")
     (tmp_path / "out").mkdir()
 
     coco_path = export_coco(project, tmp_path / "out" / "coco.json").files[0]
@@ -262,22 +264,23 @@ def test_exports_carry_the_accepted_class_scores_and_captions(session: Session, 
     track3 = next(t for t in doc["tracks"] if t["object_id"] == 3)
     assert names[track3["category_id"]] == "star"
     kinds3 = {i["kind"]: i for i in track3["attributes"]["insights"]}
-    assert kinds3[insights.OBJECT_LABELS]["payload"]["accepted"] == "star"
-    assert kinds3[insights.OBJECT_LABELS]["model"] == "clip-vit-b-32"
-    assert kinds3[insights.OBJECT_CAPTION]["payload"]["text"]
+    assert kinds3[insight_kinds.OBJECT_LABELS]["payload"]["accepted"] == "star"
+    assert kinds3[insight_kinds.OBJECT_LABELS]["model"] == "clip-vit-b-32"
+    assert kinds3[insight_kinds.OBJECT_CAPTION]["payload"]["text"]
     video_kinds = [i["kind"] for i in doc["videos"][0]["attributes"]["insights"]]
-    assert video_kinds.count(insights.SEGMENT_CAPTION) == 2 and insights.SCENE_LABELS in video_kinds
+    assert video_kinds.count(insight_kinds.SEGMENT_CAPTION) == 2 and insight_kinds.SCENE_LABELS in video_kinds
     coco = COCO(str(coco_path))  # the official loader still reads it
     anns = coco.loadAnns(coco.getAnnIds())
     assert {names[a["category_id"]] for a in anns if a["track_id"] == 3} == {"star"}
 
     ytvis_path = export_ytvis(project, tmp_path / "out" / "ytvis.json").files[0]
     doc = json.loads(Path(ytvis_path).read_text())
-    segs = [i for i in doc["videos"][0]["attributes"]["insights"] if i["kind"] == insights.SEGMENT_CAPTION]
+    found = doc["videos"][0]["attributes"]["insights"]
+    segs = [i for i in found if i["kind"] == insight_kinds.SEGMENT_CAPTION]
     assert [(s["frame_start"], s["frame_end"]) for s in segs] == [(0, 50), (50, 100)]
     ann3 = next(a for a in doc["annotations"] if a["object_id"] == 3)
     track_kinds = {i["kind"] for i in ann3["attributes"]["insights"]}
-    assert track_kinds == {insights.OBJECT_LABELS, insights.OBJECT_CAPTION}
+    assert track_kinds == {insight_kinds.OBJECT_LABELS, insight_kinds.OBJECT_CAPTION}
     assert {c["id"]: c["name"] for c in doc["categories"]}[ann3["category_id"]] == "star"
     summary = import_ytvis(ytvis_path, project.locate_video(), tmp_path / "back.annot")
     assert summary.objects == 3  # our importer (like the official loaders) ignores the extra fields
@@ -291,10 +294,10 @@ def test_an_object_deleted_during_a_run_is_skipped(session: Session) -> None:
         if first and 2 in {o.id for o in project.objects()}:
             project.delete_object(2)  # the user deletes it while the run has its frames planned
 
-    cache = insights.describers(session)
+    cache = session.engines.describers()
     gate = threading.Event()
     blocker = session.workers.submit(cache.lane, "hold the lane", lambda ctx: gate.wait(30))
-    job = insights.start_classify(session, clip=False)
+    job = session.classify(clip=False)
     job.on_progress(delete_once)
     gate.set()
     blocker.result(WAIT)

@@ -70,7 +70,7 @@ def test_wheel_has_entry_points_and_real_resource_files(built):
             info = whl.getinfo(f"annotator/resources/{name}")
             # The package holds symlinks; the wheel must carry the files themselves.
             assert info.file_size == (REPO / "resources" / name).stat().st_size, name
-        assert "annotator/batch.py" in names and "annotator/gui/app.py" in names
+        assert "annotator/batch/runner.py" in names and "annotator/gui/app.py" in names
 
 
 def test_sdist_carries_resources_as_files(built):

@@ -11,11 +11,11 @@ import threading
 import numpy as np
 import pytest
 
+from annotator.app.propagation import BACKWARD, FORWARD, Run, plan_all, plan_run, run_propagation
+from annotator.app.session import Session
 from annotator.core import masks as rle_ops
 from annotator.core.jobs import Job, JobState
 from annotator.engines.classical_track import ClassicalTracker
-from annotator.propagation import BACKWARD, FORWARD, Run, plan_all, plan_run, run_propagation
-from annotator.session import Session
 from tests.session_helpers import copy_sample, iou, sample_gt
 
 FRAMES = 100

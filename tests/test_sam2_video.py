@@ -18,11 +18,11 @@ import pytest
 import torch
 from tiny_sam2_video import tiny_edgetam_video, tiny_sam2_video, tiny_video_processor
 
-from annotator.core.synthetic import render_scene
 from annotator.engines.sam2_memory import memory_window
 from annotator.engines.sam2_video import Sam2VideoTracker, confidence, load_sam2_video
 from annotator.engines.tracker import ListFrames, Tracker
 from annotator.errors import FormatError, FrameIndexError, WeightsMissingError
+from annotator.sim.synthetic import render_scene
 
 ATOL = 1e-6
 N = 20  # parity clip length (>= 16, so the stock loop also uses all 16 object pointers)

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 import torch
 
-from annotator.core.synthetic import render_scene
 from annotator.engines.sam3 import Sam3Detector, dedupe, mask_iou, parse_phrases
 from annotator.engines.sam3_video import Sam3TextTracker, StreamedFrames
 from annotator.engines.tracker import ListFrames
+from annotator.sim.synthetic import render_scene
 from tests import tiny_sam3 as tiny
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # transformers tries to fetch an optional NMS kernel

@@ -94,12 +94,12 @@ def test_auto_never_picks_sam3_on_a_cpu(tmp_path):
 def test_every_sam3_engine_loads_from_the_one_snapshot():
     import numpy as np
 
-    from annotator.core.synthetic import render_scene
     from annotator.engines.factory import create_segmenter, create_tracker
     from annotator.engines.sam3 import load_sam3_detector
     from annotator.engines.sam3_video import load_sam3_text_tracker
     from annotator.engines.segmenter import Prompt
     from annotator.engines.tracker import ListFrames
+    from annotator.sim.synthetic import render_scene
 
     tiny.save_snapshot(tiny.tiny_video(), tiny.video_processor(), weights.model_dir("sam3"))
     pairs = list(render_scene(num_frames=3, width=96, height=64, seed=3))

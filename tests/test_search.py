@@ -12,13 +12,13 @@ import threading
 import numpy as np
 import pytest
 
+from annotator.app.describe.search import build_index, search, stride_for
 from annotator.core import masks as rle
 from annotator.core.project import Project
 from annotator.core.records import VideoRef
 from annotator.core.search_index import SearchIndex, index_file, normalise, scores, segments, top_k
 from annotator.engines.tracker import ListFrames
 from annotator.errors import CancelledError
-from annotator.searching import build_index, search, stride_for
 
 DIM = 4
 COLOURS = {"red": 0, "green": 1, "blue": 2}

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from annotator import session as session_module
+from annotator.app import session as session_module
+from annotator.app.session import Session, default_project_path
 from annotator.core import masks as rle_ops
 from annotator.errors import ProjectError, ProjectLockedError, VideoMissingError
-from annotator.session import Session, default_project_path
 from tests.session_helpers import centroid, copy_sample, iou, sample_gt
 
 

@@ -1,6 +1,6 @@
 """Shot-change detection (core/shots.py) on generated videos with known cuts.
 
-The cut video joins synthetic scenes (annotator.core.synthetic.render_scene, different seeds:
+The cut video joins synthetic scenes (annotator.sim.synthetic.render_scene, different seeds:
 the same colours and shapes, so colour histograms alone barely move at the cuts) and a clip
 that pans smoothly over a textured picture. Every cut must be found within one frame, and
 nothing may be cut inside the pan or inside a scene.
@@ -28,7 +28,7 @@ from annotator.core.shots import (
     signature,
     split_long,
 )
-from annotator.core.synthetic import render_scene
+from annotator.sim.synthetic import render_scene
 
 W, H = 320, 180
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from annotator.core import masks
-from annotator.core.video import VideoSource, fingerprint_path, open_video
+from annotator.core.video import fingerprint_path, open_video
 from annotator.core.video_index import load_cached
+from annotator.core.video_source import VideoSource
 from tests.video_helpers import (
     index_image,
     read_index,
@@ -361,7 +362,7 @@ def test_single_image(tmp_path: Path) -> None:
 
 
 def test_sample_video_matches_its_ground_truth(sample_video: Path) -> None:
-    from annotator.core.synthetic import render_scene
+    from annotator.sim.synthetic import render_scene
 
     gt = json.loads(sample_video.with_name("sample_gt.json").read_text())
     with open_video(sample_video) as video:

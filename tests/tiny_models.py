@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 def textured_image(height: int = 90, width: int = 160, seed: int = 0) -> np.ndarray:
     """An HxWx3 uint8 RGB frame with structure (two textured shapes on a textured background)."""
-    from annotator.core.synthetic import render_scene
+    from annotator.sim.synthetic import render_scene
 
     frame, _ = next(render_scene(num_frames=1, width=width, height=height, seed=seed))
     return np.ascontiguousarray(frame)

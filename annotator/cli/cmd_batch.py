@@ -46,8 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_batch_command(args: argparse.Namespace) -> int:
-    from annotator.batch import default_out, pending_videos, run_batch
-    from annotator.batch_manifest import load_manifest
+    from annotator.batch.manifest import load_manifest
+    from annotator.batch.runner import default_out, pending_videos, run_batch
 
     if args.local is not None and args.local < 0:
         args.parser.error("--local takes a number of workers >= 0")
@@ -79,11 +79,11 @@ def run_batch_command(args: argparse.Namespace) -> int:
 
 def _backend(args: argparse.Namespace, todo: list[Any]) -> Any:
     if args.ray is not None:
-        from annotator.batch_ray import RayBackend
+        from annotator.batch.ray_runner import RayBackend
 
         message(f"connecting to Ray ({args.ray}) ...")
         return RayBackend(args.ray)
-    from annotator.batch import LocalBackend, default_workers
+    from annotator.batch.runner import LocalBackend, default_workers
 
     workers = args.local if args.local is not None else default_workers(todo)
     if todo:

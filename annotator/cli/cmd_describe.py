@@ -23,7 +23,7 @@ from annotator.cli.output import message, print_json, progress_bar
 
 if TYPE_CHECKING:
     from annotator.core.project import Project
-    from annotator.core.video import VideoSource
+    from annotator.core.video_source import VideoSource
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,11 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_describe_command(args: argparse.Namespace) -> int:
+    from annotator.app.describe.runs import DescribePlan, parse_labels, run_describe, vocabulary
     from annotator.core.jobs import Workers
     from annotator.engines.describe import load_captioner, load_classifier, resolve_model
     from annotator.engines.device import pick_device
     from annotator.errors import WeightsMissingError
-    from annotator.insights import DescribePlan, parse_labels, run_describe, vocabulary
 
     parser: argparse.ArgumentParser = args._parser
     classify = args.classify or bool(args.labels) or not args.caption
@@ -133,9 +133,9 @@ def _ids(parser: argparse.ArgumentParser, text: str | None) -> list[int] | None:
 
 def _open(path: Path) -> tuple[Project, VideoSource]:
     """The project and its video; a video or frame folder opens (or makes) its project."""
+    from annotator.app.session import PROJECT_SUFFIX, default_project_path, video_ref
     from annotator.core.project import Project
     from annotator.core.video import open_video
-    from annotator.session import PROJECT_SUFFIX, default_project_path, video_ref
 
     if path.suffix == PROJECT_SUFFIX and path.is_file():
         project = Project.open(path)

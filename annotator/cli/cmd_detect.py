@@ -97,8 +97,8 @@ def run_detect_command(args: argparse.Namespace) -> int:
 
 def _detect(project: Any, source: Any, phrases: list[str], text: str, frame: int, args: argparse.Namespace,
             device: str) -> Any:
+    from annotator.app.finding import add_detections
     from annotator.engines.sam3 import load_sam3_detector
-    from annotator.finding import add_detections
 
     detector = load_sam3_detector(args.weights, device, args.image_size, threshold=args.threshold)
     found = detector.detect(source.frame(frame), phrases)
@@ -117,8 +117,8 @@ def _span(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
 
 def _track(project: Any, source: Any, phrases: list[str], text: str, args: argparse.Namespace,
            device: str, first: int, last: int) -> Any:
+    from annotator.app.finding import add_tracks
     from annotator.engines.sam3_video import load_sam3_text_tracker
-    from annotator.finding import add_tracks
 
     tracker = load_sam3_text_tracker(source, args.weights, device, args.image_size)
     # The video model reads its own detection threshold; the CLI's --threshold filters what is kept.
@@ -149,9 +149,9 @@ def _track(project: Any, source: Any, phrases: list[str], text: str, args: argpa
 
 def _open(parser: argparse.ArgumentParser, source_path: Path, project_arg: str | None) -> tuple[Any, Any]:
     """(project to write, its video): SOURCE's own project, or --project (made when missing)."""
+    from annotator.app.session import PROJECT_SUFFIX, default_project_path, video_ref
     from annotator.core.project import Project
     from annotator.core.video import open_video
-    from annotator.session import PROJECT_SUFFIX, default_project_path, video_ref
 
     if source_path.suffix == PROJECT_SUFFIX:
         if project_arg is not None and Path(project_arg) != source_path:

@@ -43,11 +43,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_search_command(args: argparse.Namespace) -> int:
+    from annotator.app.describe.search import build_index, open_index, search, stride_for
+    from annotator.app.session import PROJECT_SUFFIX, default_project_path
     from annotator.core.project import Project
     from annotator.core.video import open_video
     from annotator.engines.embedder import load_embedder
-    from annotator.searching import build_index, open_index, search, stride_for
-    from annotator.session import PROJECT_SUFFIX, default_project_path
 
     parser: argparse.ArgumentParser = args._parser
     if (args.query is None) == (args.like is None):

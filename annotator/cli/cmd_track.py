@@ -22,7 +22,7 @@ from annotator.cli.output import message, print_json, progress_bar
 from annotator.core.memory import peak_rss_mb, peak_vram_mb
 
 if TYPE_CHECKING:
-    from annotator.core.video import VideoSource
+    from annotator.core.video_source import VideoSource
     from annotator.engines.tracker import Tracker
 
 

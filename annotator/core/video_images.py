@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from annotator.core.frame_cache import FrameCache
-from annotator.core.video import VideoSource
+from annotator.core.video_source import VideoSource
 from annotator.errors import AnnotatorError, VideoDecodeError, VideoOpenError
 
 DEFAULT_FPS = 25.0

@@ -14,14 +14,14 @@ from typing import Any
 
 from annotator.engines.segmenter import Segmenter
 from annotator.engines.tracker import FrameSource, Tracker
+from annotator.engines.weights import CLASSICAL, CLASSICAL_FAST, REGISTRY
 from annotator.errors import FormatError
 
-CLASSICAL = "classical"
-CLASSICAL_FAST = "classical-fast"
 AUTO = "auto"
-SAM_MODELS = ("sam-vit-b", "sam-vit-l", "sam-vit-h")
-SAM2_IMAGE_MODELS = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large")
-SAM3 = "sam3"
+# The model names come from the one registry (weights.py): a model added there is a choice here.
+SAM_MODELS = tuple(s.name for s in REGISTRY.values() if s.family == "sam")
+SAM2_IMAGE_MODELS = tuple(s.name for s in REGISTRY.values() if s.family == "sam2" and "segment" in s.tasks)
+SAM3 = "sam3"  # clicks and tracking through Sam3Tracker* (engines/sam3_tracker.py)
 SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS, SAM3)
 SEGMENT_CHOICES = (AUTO, CLASSICAL, *SEGMENT_MODELS)  # what --model accepts
 
@@ -85,7 +85,7 @@ def needs_torch(task: str, name: str, weights: str | Path | None = None) -> bool
     if name in (CLASSICAL, CLASSICAL_FAST):
         return False
     if name == AUTO and weights is None:
-        from annotator.engines.weights import REGISTRY, is_installed
+        from annotator.engines.weights import is_installed
 
         return any(task in spec.tasks and is_installed(spec.name) for spec in REGISTRY.values())
     return True
@@ -148,7 +148,8 @@ def _infer_sam(path: Path) -> str:
 
 
 # --- trackers ------------------------------------------------------------------------------------
-SAM2_VIDEO_MODELS = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large", "edgetam")
+SAM2_VIDEO_MODELS = tuple(s.name for s in REGISTRY.values()
+                          if s.family in ("sam2", "edgetam") and "track" in s.tasks)
 TRACK_CHOICES = (AUTO, CLASSICAL, CLASSICAL_FAST, *SAM2_VIDEO_MODELS, SAM3)  # what --tracker accepts
 
 

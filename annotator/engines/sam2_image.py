@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from annotator.engines.embedding_cache import DiskEmbeddingCache, Embedding
-from annotator.engines.factory import SAM2_IMAGE_MODELS
 from annotator.engines.sam import PromptableSegmenter, _mask_to_logits, _use_multimask, weights_tag
 from annotator.engines.segmenter import MaskResult, Prompt
 from annotator.engines.snapshots import check_config, load_complete_weights, quiet_transformers
@@ -185,8 +184,9 @@ def load_sam2_image(
     from annotator.engines import weights as registry
     from annotator.engines.device import pick_device
 
-    if name not in SAM2_IMAGE_MODELS:
-        raise ValueError(f"unknown SAM 2.1 model {name!r}; expected one of {', '.join(SAM2_IMAGE_MODELS)}")
+    sam2_models = [s.name for s in registry.REGISTRY.values() if s.family == "sam2" and "segment" in s.tasks]
+    if name not in sam2_models:
+        raise ValueError(f"unknown SAM 2.1 model {name!r}; expected one of {', '.join(sam2_models)}")
     folder = Path(registry.require(name, weights))
     model, processor = load_sam2_snapshot(folder)
     if disk_cache is None and persist:

@@ -1,7 +1,9 @@
 """Start the desktop app: `annotator [VIDEO|PROJECT]` (or `annotator gui ...`).
 
 Without a display (a server, an SSH session, CI), creating a Qt window aborts the process
-deep inside Qt; so we check first and say how to run it instead. Uncaught exceptions in
+deep inside Qt; so we check first and say how to run it instead. The same goes for a
+display whose platform plugin cannot load for lack of system libraries (preflight.py names
+them all, with the packages to install). Uncaught exceptions in
 slots are shown in a dialog and logged; the app keeps running and nothing is lost (every
 edit is already in the project file).
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import traceback
 from types import TracebackType
@@ -64,19 +67,38 @@ def run_app(path: str | None = None) -> int:
     if display_problem() is not None:
         print(NO_DISPLAY_HELP.format(args=path or ""), file=sys.stderr, end="")
         return 1
+    if _platform_libraries_missing(path or ""):
+        return 2  # like bad usage: the machine needs setting up, nothing ran
     app = create_application()
+    from annotator.gui.focus import return_focus
     from annotator.gui.main_window import MainWindow
 
     window = MainWindow()
     previous_hook = sys.excepthook
     sys.excepthook = _dialog_hook(window)
     window.show()
+    return_focus(window)  # without a window manager nothing else makes it the active window
     if path:
         window.open_path(path)
     try:
         return int(app.exec())  # type: ignore[attr-defined]
     finally:
         sys.excepthook = previous_hook
+
+
+def _platform_libraries_missing(args: str) -> bool:
+    """True (after saying what to install) when Qt's platform plugin cannot load here."""
+    from annotator.gui.preflight import platform_problem, report
+
+    try:
+        problem = platform_problem()
+    except (OSError, subprocess.SubprocessError) as exc:  # the check itself failed: let Qt try
+        log.debug("platform preflight skipped: %s", exc)
+        return False
+    if problem is None:
+        return False
+    print(report(*problem, args=args), file=sys.stderr, end="")
+    return True
 
 
 def main() -> int:

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from annotator.errors import AnnotatorError
+from annotator.gui.focus import open_dialog
 from annotator.gui.icons import icon
 
 VIDEO_FILTER = ("Videos and projects (*.mp4 *.mov *.mkv *.avi *.webm *.m4v *.mpg *.mpeg *.wmv *.annot);;"
@@ -67,7 +68,7 @@ def error_dialog(parent: QWidget | None, title: str, error: BaseException | str,
         box.setDetailedText(details)
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-    box.open()
+    open_dialog(box)
     return box
 
 

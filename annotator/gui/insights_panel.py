@@ -9,7 +9,7 @@ keyframes); a click on a row seeks to it, a double click (or F2) edits its capti
 Bottom: the extra labels typed by the user (kept in the project), Classify / Caption /
 Caption frame, a progress bar and Cancel.
 
-Runs are Jobs on the engine lane (annotator/insights.py); their progress arrives through the
+Runs are Jobs on the engine lane (annotator/app/describe/runs.py); their progress arrives through the
 SessionBridge, so no worker touches a widget. Every change the panel makes is one undoable
 step in the store (accepting a label, editing a caption); a run is one step too.
 """
@@ -35,7 +35,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator import insights
+from annotator.app.describe import kinds as insight_kinds
+from annotator.app.describe import runs as describe_runs
+from annotator.app.engines import ModelStatus
 from annotator.core.jobs import Job, JobState, Progress
 from annotator.errors import AnnotatorError
 from annotator.gui import style
@@ -57,11 +59,11 @@ class InsightsPanel(QWidget):
         self.setObjectName("insightsPanel")
         self.bridge = bridge
         self.session = bridge.session
-        self.describers = insights.describers(self.session)
+        self.describers = self.session.engines.describers()
         self._object_id: int | None = None
         self._job: Job[Any] | None = None
         self._building = False
-        self._status: dict[str, insights.ModelStatus] = {}
+        self._status: dict[str, ModelStatus] = {}
         self._build()
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setSingleShot(True)
@@ -181,17 +183,17 @@ class InsightsPanel(QWidget):
         self._fill_clip()
 
     def classify(self) -> Job[Any] | None:
-        labels = insights.parse_labels(self.labels_edit.text())
+        labels = describe_runs.parse_labels(self.labels_edit.text())
         self._save_labels()
-        return self._start("Classifying", lambda: insights.start_classify(self.session, labels))
+        return self._start("Classifying", lambda: self.session.classify(labels))
 
     def caption(self) -> Job[Any] | None:
-        return self._start("Captioning", lambda: insights.start_caption(self.session))
+        return self._start("Captioning", lambda: self.session.caption())
 
     def caption_frame(self, frame: int | None = None) -> Job[Any] | None:
         frame = self.session.current_frame if frame is None else int(frame)
-        return self._start(f"Captioning frame {frame}", lambda: insights.start_caption(
-            self.session, objects=False, clip=False, keyframes=[frame]))
+        return self._start(f"Captioning frame {frame}", lambda: self.session.caption(
+            objects=False, clip=False, keyframes=[frame]))
 
     def cancel(self) -> None:
         if self._job is not None and not self._job.done():
@@ -203,7 +205,7 @@ class InsightsPanel(QWidget):
         project = self.session.project
         if project is None or self._object_id is None:
             return
-        if self._call(insights.accept_label, project, self._object_id, label, insight_id) is not _FAILED:
+        if self._call(describe_runs.accept_label, project, self._object_id, label, insight_id) is not _FAILED:
             self._say(f"Class set to '{label}'.")
 
     def seek(self, frame: int) -> None:
@@ -217,7 +219,8 @@ class InsightsPanel(QWidget):
     # --- filling ------------------------------------------------------------------------------------
     def _on_project_opened(self, project: Any) -> None:
         self._object_id = None
-        self.labels_edit.setText(", ".join(insights.saved_labels(project)) if project is not None else "")
+        saved = describe_runs.saved_labels(project) if project is not None else []
+        self.labels_edit.setText(", ".join(saved))
         self.refresh()
         self._update_buttons()
 
@@ -249,7 +252,7 @@ class InsightsPanel(QWidget):
             assert project is not None and oid is not None
             category = project.category(info.category_id).name if info.category_id is not None else None
             self.object_header.set_title(f"Object {oid} · {info.name}")
-            found = insights.latest(project, insights.OBJECT_LABELS, oid)
+            found = describe_runs.latest(project, insight_kinds.OBJECT_LABELS, oid)
             if found is None:
                 self.object_hint.setText(f"Class: {category or 'none'}. No labels yet: press Classify.")
             else:
@@ -259,7 +262,7 @@ class InsightsPanel(QWidget):
                 for entry in found.payload.get("labels") or []:
                     self._add_label_row(found, str(entry.get("label", "")), float(entry.get("score", 0.0)),
                                         category)
-            caption = insights.latest(project, insights.OBJECT_CAPTION, oid)
+            caption = describe_runs.latest(project, insight_kinds.OBJECT_CAPTION, oid)
             if caption is not None:
                 self.object_caption.setText(str(caption.payload.get("text", "")))
                 self.object_caption.setCursorPosition(0)  # show the start of a long caption
@@ -298,16 +301,16 @@ class InsightsPanel(QWidget):
             if project is None:
                 self.clip_labels.setText("")
                 return
-            found = insights.clip_labels(project)
+            found = describe_runs.clip_labels(project)
             if found is None:
                 self.clip_labels.setText("No clip labels yet.")
             else:
                 parts = [f"{e.get('label')} {100 * float(e.get('score', 0)):.0f} %"
                          for e in (found.payload.get("labels") or [])[:5]]
                 self.clip_labels.setText("Clip: " + " · ".join(parts))
-            rows = [(ins.frame_start or 0, 0, ins) for ins in insights.segments(project)]
-            rows += [(ins.frame_start or 0, 1, ins) for ins in project.insights(kind=insights.FRAME_CAPTION)
-                     if ins.object_id is None]
+            rows = [(ins.frame_start or 0, 0, ins) for ins in describe_runs.segments(project)]
+            frame_captions = project.insights(kind=insight_kinds.FRAME_CAPTION)
+            rows += [(ins.frame_start or 0, 1, ins) for ins in frame_captions if ins.object_id is None]
             for _frame, kind, ins in sorted(rows, key=lambda r: (r[0], r[1], r[2].id)):
                 self.segments_tree.addTopLevelItem(self._segment_item(ins, kind == 1))
         finally:
@@ -343,7 +346,7 @@ class InsightsPanel(QWidget):
         if not text:  # an empty caption is no caption: put the old one back
             self._refresh_timer.start()
             return
-        if self._call(insights.edit_caption, self.session.project, insight_id, text) is not _FAILED:
+        if self._call(describe_runs.edit_caption, self.session.project, insight_id, text) is not _FAILED:
             self._say("Caption edited.")
 
     def _object_caption_edited(self) -> None:
@@ -353,7 +356,7 @@ class InsightsPanel(QWidget):
             return
         text = self.object_caption.text().strip()
         if text:
-            self._call(insights.edit_caption, project, int(insight_id), text)
+            self._call(describe_runs.edit_caption, project, int(insight_id), text)
         else:
             self._refresh_timer.start()
 
@@ -361,9 +364,9 @@ class InsightsPanel(QWidget):
         project = self.session.project
         if project is None or project.readonly:
             return
-        labels = insights.parse_labels(self.labels_edit.text())
-        if labels != insights.saved_labels(project):
-            self._call(insights.save_labels, project, labels)
+        labels = describe_runs.parse_labels(self.labels_edit.text())
+        if labels != describe_runs.saved_labels(project):
+            self._call(describe_runs.save_labels, project, labels)
 
     # --- runs ---------------------------------------------------------------------------------------
     def _start(self, what: str, start: Callable[[], Job[Any]]) -> Job[Any] | None:

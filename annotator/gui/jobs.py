@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from annotator.session import EVENTS, Session
+from annotator.app.session import EVENTS, Session
 
 
 class SessionBridge(QObject):

@@ -34,11 +34,13 @@ from PySide6.QtWidgets import (
 )
 
 from annotator import __version__
+from annotator.app.session import Session
 from annotator.errors import AnnotatorError
 from annotator.gui.actions import ActionRegistry
 from annotator.gui.canvas import CanvasView
 from annotator.gui.dialogs import NoticeBar, RecentFiles, WelcomePage, error_dialog
 from annotator.gui.export_dialog import ExportDialog
+from annotator.gui.focus import open_dialog, return_focus
 from annotator.gui.help_dialog import HelpDialog
 from annotator.gui.insights_panel import InsightsPanel
 from annotator.gui.interaction import Interaction
@@ -50,7 +52,6 @@ from annotator.gui.opening import Opener
 from annotator.gui.propagation_bar import PropagationBar, PropagationController
 from annotator.gui.status import StatusBar
 from annotator.gui.timeline import TimelineWidget
-from annotator.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ class MainWindow(QMainWindow):
             return
         dialog = ExportDialog(self.bridge, self, selected_object=self.interaction.current_object)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+        open_dialog(dialog)
 
     def save_copy(self) -> None:
         project = self.session.project
@@ -323,6 +324,7 @@ class MainWindow(QMainWindow):
         suggested = str(project.path.with_name(project.path.stem + " copy.annot"))
         target, _ = QFileDialog.getSaveFileName(self, "Save a copy of the project", suggested,
                                                 "Annotator projects (*.annot)")
+        return_focus(self)
         if not target:
             return
         def done(job: Any) -> None:  # runs on the I/O thread: go through the bridge's signal
@@ -335,7 +337,7 @@ class MainWindow(QMainWindow):
         dialog = ModelsDialog(self.bridge, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.finished.connect(lambda _result: self.insights_panel.refresh_models())  # a download
-        dialog.open()
+        open_dialog(dialog)
 
     def open_user_guide(self) -> None:
         if USER_GUIDE.exists():
@@ -346,12 +348,13 @@ class MainWindow(QMainWindow):
     def show_help(self) -> None:
         dialog = HelpDialog(self.registry, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()
+        open_dialog(dialog)
 
     def _about(self) -> None:
         QMessageBox.about(self, "About Annotator",
                           f"<b>Annotator {__version__}</b><br>Label video: click to segment, propagate, "
                           "correct, export.<br><br>Every edit is saved in the project file as you make it.")
+        return_focus(self)
 
     # --- bridge reactions -----------------------------------------------------------------------------
     def _on_project_opened(self, project: Any) -> None:

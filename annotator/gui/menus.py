@@ -1,21 +1,20 @@
 """The main window's toolbar and menus, built from the action registry (actions.py).
 
 Kept apart from main_window.py so the window class stays about wiring, not widget lists.
+``w`` is the MainWindow; it is typed ``Any`` because main_window imports this module, and an
+import back (even under TYPE_CHECKING) would be a cycle that import-linter refuses.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QActionGroup
 from PySide6.QtWidgets import QLabel, QSizePolicy, QSlider, QSpinBox, QToolBar, QWidget
 
-if TYPE_CHECKING:
-    from annotator.gui.main_window import MainWindow
 
-
-def build_toolbar(w: MainWindow) -> None:
+def build_toolbar(w: Any) -> None:
     """Open | undo, redo | tools, brush size | propagate | fit, 100 % | masks, opacity | models, help."""
     a = w.registry
     bar = QToolBar("Tools")
@@ -57,7 +56,7 @@ def build_toolbar(w: MainWindow) -> None:
     w.toolbar = bar
 
 
-def build_menus(w: MainWindow) -> None:
+def build_menus(w: Any) -> None:
     """File, Edit, Tools, Propagate, Navigate, Objects, View, Help: every action of the registry."""
     a, menu = w.registry, w.menuBar()
     file = menu.addMenu("&File")

@@ -40,13 +40,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.app.session import Session
 from annotator.core.jobs import Job, JobState, Progress, Workers
 from annotator.engines import weights
 from annotator.gui import style
+from annotator.gui.focus import open_dialog
 from annotator.gui.icons import icon
 from annotator.gui.jobs import SessionBridge
 from annotator.gui.widgets_common import SectionHeader, app_settings, format_bytes
-from annotator.session import Session
 
 AUTO = "auto"
 COLUMNS = ("Model", "For", "Size", "Licence", "Status")
@@ -417,7 +418,7 @@ class ModelsDialog(QDialog):
         delete.clicked.connect(lambda: self._delete(name))
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         self.confirm = box
-        box.open()
+        open_dialog(box)
 
     def _delete(self, name: str) -> None:
         try:

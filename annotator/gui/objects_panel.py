@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from annotator.core.project import ObjectInfo
 from annotator.errors import AnnotatorError
 from annotator.gui import style
+from annotator.gui.focus import open_dialog
 from annotator.gui.icons import icon, swatch_icon
 from annotator.gui.jobs import SessionBridge
 from annotator.gui.object_dialogs import (
@@ -595,7 +596,7 @@ class ObjectsPanel(QWidget):
         self.dialog = dialog
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.destroyed.connect(lambda *_: setattr(self, "dialog", None) if self.dialog is dialog else None)
-        dialog.open()  # type: ignore[attr-defined]
+        open_dialog(dialog)  # type: ignore[arg-type]
 
     def _say(self, text: str, level: str = "info") -> None:
         self.status.setText(text)

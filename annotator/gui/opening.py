@@ -16,11 +16,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QWidget
 
+from annotator.app.session import Session
 from annotator.core.jobs import Job, JobState, Workers
 from annotator.errors import ProjectLockedError, VideoMissingError
 from annotator.gui.dialogs import VIDEO_FILTER, RecentFiles, RelinkDialog, error_dialog
+from annotator.gui.focus import open_dialog, return_focus
 from annotator.gui.relay import JobRelay
-from annotator.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Opener(QObject):
         """File > Open: pick a video, an image folder is opened by dropping it or from the CLI."""
         start = str(Path(self.recent.paths()[0]).parent) if self.recent.paths() else ""
         path, _ = QFileDialog.getOpenFileName(self.window, "Open a video or project", start, VIDEO_FILTER)
+        return_focus(self.window)
         if path:
             self.open(path)
 
@@ -102,7 +104,7 @@ class Opener(QObject):
             dialog.deleteLater()
 
         dialog.finished.connect(finished)
-        dialog.open()
+        open_dialog(dialog)
 
 
 def _is_expected(error: BaseException) -> bool:

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
+from annotator.app.session import Session
 from annotator.core.jobs import Job, JobState
-from annotator.session import Session
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ def make_window(qtbot: object, tmp_path: Path) -> Iterator[Callable[..., object]
     The window is shown and, with a path, waits until the first frame is on the canvas.
     Every window made is closed at teardown (which cancels jobs and shuts the session down).
     """
+    from annotator.app.session import Session
     from annotator.gui.main_window import MainWindow, default_settings
-    from annotator.session import Session
 
     made: list[MainWindow] = []
 

@@ -30,9 +30,9 @@ def main(video: str, x: float, y: float, pace: float) -> int:
     folder = os.environ.get("CRASH_CHILD_SETTINGS") or tempfile.mkdtemp(prefix="annotator-crash-child-")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, folder)
 
+    from annotator.app.session import Session
     from annotator.gui.app import create_application
     from annotator.gui.main_window import MainWindow
-    from annotator.session import Session
 
     app = create_application([sys.argv[0]])
     session = Session(segmenter="classical", tracker="classical")

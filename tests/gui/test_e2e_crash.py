@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from annotator.app.session import Session, default_project_path
 from annotator.core.project import Project
 from annotator.errors import ProjectLockedError
-from annotator.session import Session, default_project_path
 from tests.gui.helpers import gt_mask, inner_point
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow,

@@ -16,12 +16,12 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QKeySequenceEdit, QMessageBox
 
+from annotator.app.session import Session, default_project_path
 from annotator.core.project import Project
 from annotator.gui.actions import SPECS
 from annotator.gui.app import display_problem
 from annotator.gui.dialogs import RelinkDialog
 from annotator.gui.help_dialog import HelpDialog
-from annotator.session import Session, default_project_path
 from tests.gui.helpers import TIMEOUT_MS, hover, press_key, wait_for_frame
 
 pytestmark = [pytest.mark.gui, pytest.mark.filterwarnings("ignore::DeprecationWarning:pycocotools")]

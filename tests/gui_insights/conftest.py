@@ -24,7 +24,7 @@ from tests.qt_fixtures import (  # noqa: F401
 
 @pytest.fixture
 def session(tmp_path: Path) -> Iterator[object]:
-    from annotator.session import Session
+    from annotator.app.session import Session
     from tests.session_helpers import SAMPLE_GT
     from tests.tiny_describe import sample_project
 

@@ -11,7 +11,8 @@ import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton
 
-from annotator import insights
+from annotator.app.describe import kinds as insight_kinds
+from annotator.app.describe import runs as describe_runs
 from annotator.gui.insights_panel import InsightsPanel
 from tests.tiny_describe import install_both
 
@@ -74,7 +75,7 @@ def test_classify_then_accept_a_label_with_one_click_and_undo(session, models, b
         run_and_wait(qtbot, panel, panel.classify_button)
         assert progress and panel.progress.isHidden() and not panel.cancel_button.isVisible()
         assert "Labelled 3 object(s)" in panel.status.text()
-        assert insights.saved_labels(session.project) == ["star", "dog"]  # kept in the project
+        assert describe_runs.saved_labels(session.project) == ["star", "dog"]  # kept in the project
         qtbot.waitUntil(lambda: panel.labels_tree.topLevelItemCount() == 4)
         labels = [panel.labels_tree.topLevelItem(i).text(0) for i in range(4)]
         assert sorted(labels) == ["dog", "ellipse", "rectangle", "star"]
@@ -132,8 +133,8 @@ def test_caption_segments_seek_and_edit_in_place(session, models, panel, qtbot) 
     editor.selectAll()
     qtbot.keyClicks(editor, "a ball rolls across the field")
     qtbot.keyClick(editor, Qt.Key.Key_Return)  # the delegate commits on the next turn of the loop
-    qtbot.waitUntil(lambda: insights.segments(session.project)[0].payload["edited"])
-    (segment,) = insights.segments(session.project)
+    qtbot.waitUntil(lambda: describe_runs.segments(session.project)[0].payload["edited"])
+    (segment,) = describe_runs.segments(session.project)
     assert segment.payload["text"] == "a ball rolls across the field"
     assert session.undo() == "Edit insight"
     qtbot.waitUntil(lambda: tree.topLevelItem(0) is not None
@@ -144,13 +145,13 @@ def test_caption_segments_seek_and_edit_in_place(session, models, panel, qtbot) 
     panel.object_caption.selectAll()
     qtbot.keyClicks(panel.object_caption, "the red ellipse")
     qtbot.keyClick(panel.object_caption, Qt.Key.Key_Return)
-    (cap,) = session.project.insights(kind=insights.OBJECT_CAPTION, object_id=1)
+    (cap,) = session.project.insights(kind=insight_kinds.OBJECT_CAPTION, object_id=1)
     assert cap.payload["text"] == "the red ellipse" and cap.payload["edited"]
 
 
 def test_cancel_a_run(session, models, panel, qtbot) -> None:
     panel.refresh_models()
-    lane = insights.describers(session).lane
+    lane = session.engines.describers().lane
     gate = threading.Event()
     blocker = session.workers.submit(lane, "hold the lane", lambda ctx: gate.wait(30))
     qtbot.mouseClick(panel.caption_button, Qt.MouseButton.LeftButton)

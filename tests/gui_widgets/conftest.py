@@ -29,7 +29,7 @@ from tests.qt_fixtures import (  # noqa: F401
 @pytest.fixture
 def session(sample_copy: Path) -> Iterator[object]:  # noqa: F811 (the imported fixture, by name)
     """A real Session on the sample copy with the classical segmenter and tracker."""
-    from annotator.session import Session
+    from annotator.app.session import Session
 
     s = Session(segmenter="classical", tracker="classical")
     s.open(sample_copy)

@@ -244,8 +244,8 @@ def _long_video(path: Path, frames: int) -> Path:
 
 @pytest.fixture
 def bridge_factory(qtbot):
+    from annotator.app.session import Session
     from annotator.gui.jobs import SessionBridge
-    from annotator.session import Session
 
     made = []
 

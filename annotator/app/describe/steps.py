@@ -1,6 +1,6 @@
 """The describing steps: zero-shot labels and captions for object tracks and the clip, written
 into the Project store as insights. Each step takes ``(ctx, project, source, engine, ...)``;
-annotator/insights.py combines them into runs and Jobs.
+annotator/app/describe/runs.py combines them into runs and Jobs; the insight kinds are in kinds.py.
 
 What is written (``project.add_insight(kind, payload, object_id, frame_start, frame_end, model)``;
 frame ranges are half-open, like every range in the store; every payload carries ``device``
@@ -37,6 +37,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from annotator.app.describe.kinds import (
+    FRAME_CAPTION,
+    OBJECT_CAPTION,
+    OBJECT_LABELS,
+    SCENE_LABELS,
+    SEGMENT_CAPTION,
+    SHOTS,
+)
 from annotator.core import masks as rle_ops
 from annotator.core.jobs import JobContext
 from annotator.core.project import Project, StepHandle
@@ -44,16 +52,9 @@ from annotator.core.shots import CutParams, Shot, ShotDetector, shots_from_cuts,
 from annotator.engines.crops import masked_crop, spread, touches_border
 
 if TYPE_CHECKING:
-    from annotator.core.video import VideoSource
+    from annotator.core.video_source import VideoSource
     from annotator.engines.describe import BlipCaptioner, ClipClassifier, LabelScore
 
-OBJECT_LABELS = "labels"
-SCENE_LABELS = "scene_labels"
-OBJECT_CAPTION = "caption"
-FRAME_CAPTION = "frame_caption"
-SEGMENT_CAPTION = "segment_caption"
-SHOTS = "shots"
-CAPTION_KINDS = (OBJECT_CAPTION, FRAME_CAPTION, SEGMENT_CAPTION)
 
 
 @dataclass

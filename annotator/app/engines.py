@@ -1,9 +1,11 @@
-"""The Session's engines: which segmenter and tracker run, on which device, and why.
+"""The Session's engines: which segmenter, tracker and describers run, on which device, and why.
 
 Engines are created lazily on the engine worker (loading weights is slow and must never
-block the UI), announced through the ``engine_status`` event with the reason for the
-choice ("classical: no SAM weights installed ..."), and swapped when the user picks
-another model. Nothing here downloads weights.
+block the UI), announced through the ``report`` callback (``engine_status`` with the reason
+for the choice, "classical: no SAM weights installed ...", and ``notice``), and swapped when
+the user picks another model. The manager knows nothing of the Session: it is given the
+workers, the callback and a ``view`` callable (the video on screen and its frame) for the
+background encoder. Nothing here downloads weights.
 """
 
 from __future__ import annotations
@@ -11,22 +13,31 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from annotator.core.jobs import Workers
 from annotator.engines.segmenter import Segmenter
 from annotator.engines.tracker import FrameSource, Tracker
+from annotator.errors import AnnotatorError, WeightsMissingError
 
 if TYPE_CHECKING:
-    from annotator.session import Session
+    from annotator.core.video_source import VideoSource
+
+Report = Callable[..., None]  # report(event, **payload): "engine_status" or "notice"
+View = Callable[[], "tuple[VideoSource | None, int]"]  # the video on screen and its current frame
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class EngineManager:
-    def __init__(self, session: Session, segmenter: str = "auto", tracker: str = "auto",
-                 device: str | None = None) -> None:
-        self._session = session
+    def __init__(self, workers: Workers, report: Report, view: View, segmenter: str = "auto",
+                 tracker: str = "auto", device: str | None = None) -> None:
+        self._workers = workers
+        self._report = report
+        self._view = view
         self.requested_segmenter = segmenter
         self.requested_tracker = tracker
         self.requested_device = device
@@ -36,7 +47,7 @@ class EngineManager:
         self._lock = threading.Lock()
         self._precompute: Any = None
         self._precompute_paused = False
-        self._describers: Any = None
+        self._describers: Describers | None = None
 
     # --- choices --------------------------------------------------------------------------
     @property
@@ -77,6 +88,8 @@ class EngineManager:
                 self.requested_device = device
                 self._device = None
             self._drop_segmenter()
+        if device is not None:  # the describers follow the device too (loaded again on next use)
+            self.release_describers()
         self.announce()
 
     def status(self) -> dict[str, str]:
@@ -92,7 +105,7 @@ class EngineManager:
 
     def announce(self) -> None:
         status = self.status()
-        self._session.events.emit("engine_status", **status)
+        self._report("engine_status", **status)
 
     # --- segmenter ------------------------------------------------------------------------
     def segmenter(self) -> Segmenter:
@@ -111,7 +124,7 @@ class EngineManager:
 
         fallback = OomFallback(
             move_to_cpu=lambda: self._move_segmenter_to_cpu(segmenter),
-            notify=lambda message: self._session.events.emit("notice", message=message, level="warning"),
+            notify=lambda message: self._report("notice", message=message, level="warning"),
         )
         return fallback.run(lambda: call(self._segmenter or segmenter))
 
@@ -137,21 +150,21 @@ class EngineManager:
         if paused:
             self._precompute.cancel()
         else:
-            self.frame_changed(self._session.current_frame)
+            self.frame_changed(self._view()[1])
 
     def enable_precompute(self) -> None:
         """Start background encoding (the GUI turns this on; the CLI and most tests do not)."""
-        if self._precompute is not None or self._session.video is None:
+        source, frame = self._view()
+        if self._precompute is not None or source is None:
             return
         from annotator.engines.precompute import Precomputer
 
-        source = self._session.video
         self._precompute = Precomputer(
-            _LazySegmenter(self), self._session.workers, get_frame=source.frame,
+            _LazySegmenter(self), self._workers, get_frame=source.frame,
             key_of=lambda frame: (source.fingerprint, frame), lane=self.lane,
             frame_count=source.frame_count,
         )
-        self._precompute.request(self._session.current_frame, neighbours=0)
+        self._precompute.request(frame, neighbours=0)
 
     # --- tracker ---------------------------------------------------------------------------
     def make_tracker(self, source: FrameSource) -> Tracker:
@@ -161,12 +174,10 @@ class EngineManager:
         return tracker
 
     # --- describers (classification and captioning) ----------------------------------------
-    def describers(self) -> Any:
-        """The CLIP/BLIP describers (annotator.insights.Describers), made on first use."""
+    def describers(self) -> Describers:
+        """The CLIP/BLIP describers, made on first use, on the requested device."""
         with self._lock:
             if self._describers is None:
-                from annotator.insights import Describers
-
                 self._describers = Describers(self.requested_device)
             return self._describers
 
@@ -200,3 +211,119 @@ class _LazySegmenter:
 
     def is_prepared(self, key: Any) -> bool:
         return self._manager.segmenter().is_prepared(key)
+
+
+# --- describers ---------------------------------------------------------------------------------------
+TASK_WORDS = {"classify": "Classification", "caption": "Captioning"}
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether a describer can run: ``model`` is the one that would (None: none installed)."""
+
+    task: str
+    model: str | None
+    message: str  # what runs and why, or which model is missing and how to get it
+    missing: str | None = None  # the model to download when none is installed
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None
+
+    @property
+    def command(self) -> str | None:
+        return f"annotator models download {self.missing}" if self.missing else None
+
+
+class Describers:
+    """The describers of one Session: the model per task (``auto``: the best installed for the
+    device), loaded on first use on the engine lane and kept until ``release``."""
+
+    def __init__(self, device: str | None = None) -> None:
+        self.requested_device = device
+        self.models: dict[str, str] = {"classify": "auto", "caption": "auto"}
+        self.weights: dict[str, str | Path | None] = {"classify": None, "caption": None}
+        self.options: dict[str, dict[str, Any]] = {"classify": {}, "caption": {}}
+        self._device: str | None = None
+        self._engines: dict[str, tuple[tuple, Any]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def device(self) -> str:
+        if self._device is None:
+            from annotator.engines.device import pick_device
+
+            self._device = pick_device(self.requested_device)
+        return self._device
+
+    @property
+    def lane(self) -> str:
+        return f"engine:{self.device}"
+
+    def set_model(self, task: str, name: str = "auto", weights: str | Path | None = None,
+                  **options: Any) -> None:
+        """Pick the model for a task; the next run loads it."""
+        self._check_task(task)
+        with self._lock:
+            self.models[task], self.weights[task], self.options[task] = name or "auto", weights, options
+            self._engines.pop(task, None)
+
+    def resolve(self, task: str) -> tuple[str, str]:
+        """(model name, why); WeightsMissingError when it is not installed."""
+        from annotator.engines.describe import resolve_model
+
+        self._check_task(task)
+        return resolve_model(task, self.models[task], self._device_for_choice(), self.weights[task])
+
+    def status(self, task: str) -> ModelStatus:
+        """What would run for ``task``, or which model is missing and how to get it. Cheap: never
+        loads a model, and never imports torch when nothing imported it yet."""
+        try:
+            name, why = self.resolve(task)
+        except WeightsMissingError as exc:
+            what = TASK_WORDS[task]
+            return ModelStatus(task, None, f"{what} needs the model '{exc.model}', which is not installed. "
+                               f"Get it with: annotator models download {exc.model}", exc.model)
+        except (ValueError, AnnotatorError) as exc:
+            return ModelStatus(task, None, f"{TASK_WORDS[task]}: {exc}")
+        return ModelStatus(task, name, f"{name}: {why}")
+
+    def get(self, task: str) -> Any:
+        """The loaded engine (ClipClassifier / BlipCaptioner); loads it on first use. Call it on the lane."""
+        from annotator.engines.describe import load_captioner, load_classifier
+
+        name, _why = self.resolve(task)
+        key = (name, str(self.weights[task]), self.device, tuple(sorted(self.options[task].items())))
+        with self._lock:
+            cached = self._engines.get(task)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+        loader = load_classifier if task == "classify" else load_captioner
+        engine = loader(name, self.weights[task], self.device, **self.options[task])
+        with self._lock:
+            self._engines[task] = (key, engine)
+        return engine
+
+    def release(self) -> None:
+        with self._lock:
+            engines = [engine for _key, engine in self._engines.values()]
+            self._engines.clear()
+        if engines:
+            from annotator.engines.device import free_memory
+
+            del engines
+            free_memory(self.device)
+
+    def _device_for_choice(self) -> str:
+        import sys
+
+        if self._device is not None or "torch" in sys.modules:
+            return self.device
+        # Without torch loaded, choose by the requested device (the preference order only) rather
+        # than spend seconds importing torch to show a status line.
+        return (self.requested_device or "cpu").split(":")[0]
+
+    @staticmethod
+    def _check_task(task: str) -> None:
+        if task not in TASK_WORDS:
+            raise ValueError(f"unknown describer task {task!r}; expected classify or caption")

@@ -8,7 +8,8 @@ cancelled, keeping what it computed. ``search`` ranks frames and crops against a
 against an object's mean crop (``like``), and groups high-scoring neighbouring frames into
 time segments.
 
-The Session runs ``build_index`` as a Job on the engine lane; the CLI calls it directly.
+The CLI (``annotator search``) calls these directly; the Session is to run ``build_index`` as a
+Job on the engine lane (not wired yet).
 """
 
 from __future__ import annotations

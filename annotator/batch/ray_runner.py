@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from annotator.batch_manifest import VideoJob
+from annotator.batch.manifest import VideoJob
 from annotator.errors import AnnotatorError
 
 INSTALL_HINT = "Ray is not installed; install the extra: pip install 'annotator[ray]'"
@@ -102,7 +102,7 @@ def _run_video(job: VideoJob, out_root: str, attempt: int) -> dict[str, Any]:
     """The Ray task: the same work as a local worker process."""
     import cv2
 
-    from annotator.batch_video import process_video
+    from annotator.batch.video import process_video
 
     # Ray sets OMP_NUM_THREADS (torch) to the task's CPUs; OpenCV would take every core of the node.
     cv2.setNumThreads(max(1, int(job.num_cpus)))

@@ -4,7 +4,7 @@
 
 Steps: make a project, apply the initial masks as locked anchors (label PNGs, prompts run
 through the segmenter, or an imported dataset), propagate from every anchor to the next one
-(annotator.propagation.plan_all / run_propagation, the same code as "Propagate all" in the
+(annotator.app.propagation.plan_all / run_propagation, the same code as "Propagate all" in the
 app), run the describers, export, and write ``out/<name>/result.json`` last. A result.json
 that says "ok" is the only mark of a finished video (resume relies on it), so it is removed
 before work starts and written atomically at the end.
@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from annotator.batch_manifest import ImportInit, MaskInit, PromptInit, VideoJob, export_options
+from annotator.batch.manifest import ImportInit, MaskInit, PromptInit, VideoJob, export_options
 from annotator.core.atomic import atomic_write, ensure_dir
 from annotator.errors import AnnotatorError, FormatError
 
@@ -107,9 +107,9 @@ def process_video(job: VideoJob, out_root: str, attempt: int = 1) -> dict[str, A
 
 
 def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
+    from annotator.app.session import video_ref
     from annotator.core.project import Project
     from annotator.core.video import open_video
-    from annotator.session import video_ref
 
     timings = result["timings"]
     _check_describers(job)
@@ -186,8 +186,8 @@ def _mask_init(project: Any, source: Any, init: MaskInit) -> None:
 
 def _prompt_init(project: Any, source: Any, init: PromptInit, job: VideoJob) -> str:
     """Points and boxes through the segmenter, as one click session per (object, frame)."""
+    from annotator.app.prompts import InteractiveSegmentation
     from annotator.engines.factory import create_segmenter
-    from annotator.interactive import InteractiveSegmentation
 
     for prompt in init.prompts:
         if prompt["frame"] >= source.frame_count:
@@ -251,9 +251,9 @@ def _add_objects(project: Any, ids: list[int], names: dict[int, dict[str, str]])
 
 # --- propagation, describers, export ------------------------------------------------------------------
 def _propagate(project: Any, source: Any, job: VideoJob, result: dict[str, Any]) -> dict[str, Any]:
+    from annotator.app.propagation import plan_all, run_propagation
     from annotator.core.jobs import Job
     from annotator.engines.factory import create_tracker
-    from annotator.propagation import plan_all, run_propagation
 
     runs = [run for run in plan_all(project, [o.id for o in project.objects()]) if run.stops]
     if not runs:
@@ -289,13 +289,13 @@ def _check_describers(job: VideoJob) -> None:
 
 
 def _describe(project: Any, source: Any, job: VideoJob) -> dict[str, Any] | None:
-    """Labels (CLIP) and captions (BLIP) into the project as insights (annotator.insights)."""
+    """Labels (CLIP) and captions (BLIP) into the project as insights (annotator/app/describe/)."""
     if not job.describe:
         return None
+    from annotator.app.describe.runs import DescribePlan, run_describe
     from annotator.core.jobs import Job
     from annotator.engines.describe import load_captioner, load_classifier
     from annotator.engines.device import pick_device
-    from annotator.insights import DescribePlan, run_describe
 
     device = pick_device(job.device)
     done: dict[str, Any] = {}

@@ -17,16 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from annotator import editing
-from annotator.core import masks as rle_ops
-from annotator.core.events import Emitter
-from annotator.core.jobs import Job, JobContext, Workers
-from annotator.core.project import Change, MaskRecord, ObjectInfo, Project, VideoRef
-from annotator.core.video import VideoSource, fingerprint_path, open_video
-from annotator.errors import AnnotatorError, ProjectError
-from annotator.interactive import InteractiveSegmentation, PromptState
-from annotator.paths import data_dir
-from annotator.propagation import (
+from annotator.app import editing
+from annotator.app.describe import runs as describe_runs
+from annotator.app.describe.runs import DescribePlan
+from annotator.app.describe.steps import DescribeReport
+from annotator.app.engines import EngineManager
+from annotator.app.prompts import InteractiveSegmentation, PromptState
+from annotator.app.propagation import (
     BACKWARD,
     FORWARD,
     PropagationReport,
@@ -35,6 +32,15 @@ from annotator.propagation import (
     plan_run,
     run_propagation,
 )
+from annotator.app.text_tools import TextTools
+from annotator.core import masks as rle_ops
+from annotator.core.events import Emitter
+from annotator.core.jobs import Job, JobContext, Workers
+from annotator.core.project import Change, MaskRecord, ObjectInfo, Project, VideoRef
+from annotator.core.video import fingerprint_path, open_video
+from annotator.core.video_source import VideoSource
+from annotator.errors import AnnotatorError, ProjectError
+from annotator.paths import data_dir
 
 log = logging.getLogger(__name__)
 
@@ -84,11 +90,11 @@ class Session:
         self.requested_segmenter = segmenter
         self.requested_tracker = tracker
         self.requested_device = device
-        from annotator.engines.engine_manager import EngineManager
-
-        self.engines = EngineManager(self, segmenter=segmenter, tracker=tracker, device=device)
+        self.engines = EngineManager(self.workers, self.events.emit, lambda: (self.video, self.current_frame),
+                                     segmenter=segmenter, tracker=tracker, device=device)
         self._interactive: InteractiveSegmentation | None = None
         self._unlisten: Callable[[], None] | None = None
+        self.text = TextTools(self)  # find objects by text (SAM 3), search (app/text_tools.py)
 
     # --- opening and closing --------------------------------------------------------------
     def open(self, path: str | Path, video: str | Path | None = None) -> Project:
@@ -147,6 +153,7 @@ class Session:
         for job in self.workers.active_jobs():
             job.wait(10)
         self.engines.release()
+        self.text.release()
         if self._unlisten is not None:
             self._unlisten()
         try:
@@ -413,30 +420,31 @@ class Session:
         self._track_job(job, "propagate")
         return job
 
-    # --- classification and captioning (annotator/insights.py does the work) ------------------
+    # --- classification and captioning (app/describe/ does the work) ---------------------------
+    def describe(self, plan: DescribePlan, label: str = "Describe",
+                 kind: str = "describe") -> Job[DescribeReport]:
+        """Run a describe plan on the project as a Job (one undo step); the models load on first use."""
+        job = describe_runs.start_describe(self.workers, self.engines.describers(), self._project(),
+                                           self._source(), plan, label)
+        self._track_job(job, kind)
+        return job
+
     def classify(self, labels: list[str] | tuple[str, ...] = (), object_ids: list[int] | None = None,
-                 **options: Any) -> Job[Any]:
+                 **options: Any) -> Job[DescribeReport]:
         """Zero-shot labels for the objects' tracks and the clip, stored as insights (a Job)."""
-        from annotator import insights
+        plan = describe_runs.classify_plan(labels, object_ids, **options)
+        return self.describe(plan, "Classify", "classify")
 
-        return insights.start_classify(self, labels, object_ids, **options)
-
-    def caption(self, object_ids: list[int] | None = None, **options: Any) -> Job[Any]:
+    def caption(self, object_ids: list[int] | None = None, **options: Any) -> Job[DescribeReport]:
         """Captions for the objects, keyframes and the clip's timed segments (a Job)."""
-        from annotator import insights
-
-        return insights.start_caption(self, object_ids, **options)
+        return self.describe(describe_runs.caption_plan(object_ids, **options), "Caption", "caption")
 
     def accept_label(self, oid: int, label: str, insight_id: int | None = None) -> ObjectInfo:
         """Make a suggested label the object's class (one undo step)."""
-        from annotator import insights
-
-        return insights.accept_label(self._project(), oid, label, insight_id)
+        return describe_runs.accept_label(self._project(), oid, label, insight_id)
 
     def edit_caption(self, insight_id: int, text: str) -> None:
-        from annotator import insights
-
-        insights.edit_caption(self._project(), insight_id, text)
+        describe_runs.edit_caption(self._project(), insight_id, text)
 
     def describer_status(self, task: str) -> Any:
         """What would classify/caption, or which model is missing and how to get it."""

@@ -425,7 +425,7 @@ def export_options(options: dict[str, Any]) -> Any:
     return ExportOptions(**values).validate()
 
 
-# Describer options (annotator.insights.DescribePlan underneath): key -> (check, default, what).
+# Describer options (annotator.app.describe.runs.DescribePlan underneath): key -> (check, default, what).
 _DESCRIBE_KEYS: dict[str, dict[str, tuple[Callable[[Any], bool], Any, str]]] = {
     "classify": {
         "labels": (lambda v: _is_list_of_names(v, 2), None, "a list of at least two label names"),

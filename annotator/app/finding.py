@@ -13,7 +13,8 @@ Rules (issue 16):
 - the whole find is one undo step; a cancelled track keeps what it wrote, in that one step;
 - ``accept`` turns an object's detected masks into user masks and locks them.
 
-The Session runs these as Jobs on the engine lane; the CLI (``annotator detect``) calls them.
+The CLI (``annotator detect``) calls these; the Session is to run them as Jobs on the engine
+lane (not wired yet).
 """
 
 from __future__ import annotations

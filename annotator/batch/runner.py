@@ -7,7 +7,7 @@
 The driver here is the same for both backends: it skips videos already done (resume),
 hands the rest to the backend, retries the failures that may pass on another try (a worker
 that died, out of memory; not bad input), and reports each video as it ends. The work of
-one video is annotator.batch_video.process_video; the Ray backend is annotator.batch_ray.
+one video is annotator.batch.video.process_video; the Ray backend is annotator.batch.ray_runner.
 
 Locally each video runs in a process of its own (spawned, at most ``workers`` at a time):
 a crash or a leak in one video (a segfault in a codec, CUDA memory a model never gives
@@ -28,7 +28,7 @@ from multiprocessing.connection import wait as wait_for
 from pathlib import Path
 from typing import Any, Protocol
 
-from annotator.batch_manifest import Manifest, VideoJob
+from annotator.batch.manifest import Manifest, VideoJob
 
 SUMMARY_FILE = "_summary.json"  # manifest names start with a letter or digit: no clash with a video
 EventFn = Callable[[str, VideoJob, dict[str, Any] | None], None]  # (kind, job, result)
@@ -108,7 +108,7 @@ def default_workers(jobs: list[VideoJob] | tuple[VideoJob, ...]) -> int:
 def pending_videos(manifest: Manifest, out: str | Path,
                    force: bool = False) -> tuple[list[VideoJob], list[VideoJob]]:
     """(to run, already done) — done means an "ok" result.json for this very entry, outputs present."""
-    from annotator.batch_video import is_done
+    from annotator.batch.video import is_done
 
     todo, done = [], []
     for job in manifest.videos:
@@ -179,7 +179,7 @@ def _collect(backend: Backend, handle: Any, job: VideoJob, out_root: str, attemp
 
 def crashed_result(job: VideoJob, out_root: str, attempt: int, reason: str) -> dict[str, Any]:
     """Record a video whose worker died before it could say why (killed, segfault, node lost)."""
-    from annotator.batch_video import RESULT_FILE, RESULT_VERSION, video_folder
+    from annotator.batch.video import RESULT_FILE, RESULT_VERSION, video_folder
     from annotator.core.atomic import atomic_write, ensure_dir
     from annotator.errors import OutputError
 
@@ -227,7 +227,7 @@ class LocalBackend:
 
     def submit(self, job: VideoJob, out_root: str, attempt: int) -> Any:
         if self.workers == 0:
-            from annotator.batch_video import process_video
+            from annotator.batch.video import process_video
 
             self._next += 1
             self._inline[self._next] = process_video(job, out_root, attempt)
@@ -246,7 +246,7 @@ class LocalBackend:
     def result(self, handle: Any, job: VideoJob, out_root: str, attempt: int) -> dict[str, Any]:
         if self.workers == 0:
             return self._inline.pop(handle)
-        from annotator.batch_video import read_result
+        from annotator.batch.video import read_result
 
         handle.join()
         code = handle.exitcode
@@ -281,7 +281,7 @@ def _child(job: VideoJob, out_root: str, attempt: int, threads: int) -> None:
     import cv2
 
     cv2.setNumThreads(threads)  # torch reads OMP_NUM_THREADS when an engine first imports it
-    from annotator.batch_video import process_video
+    from annotator.batch.video import process_video
 
     process_video(job, out_root, attempt)
 
