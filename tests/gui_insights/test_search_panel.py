@@ -1,0 +1,54 @@
+"""The Find panel on a real Session: search a phrase (tiny CLIP), jump to hits by click and
+Enter, find objects by text on the frame (tiny random SAM 3) and accept one."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+WAIT = 300_000  # ms, a hang guard: the jobs take seconds (tens on a loaded box)
+
+
+@pytest.fixture
+def panel(session, bridge, show, tmp_path_factory):
+    from annotator.engines import weights
+    from annotator.gui.search_panel import SearchPanel
+    from tests import tiny_sam3 as tiny
+    from tests.tiny_describe import install, snapshots
+
+    model = tiny.tiny_video(new_det_thresh=0.2, max_num_objects=3)
+    tiny.save_snapshot(model, tiny.video_processor(), weights.model_dir("sam3"))
+    clip, _blip = snapshots(tmp_path_factory.getbasetemp() / "tiny-describe")
+    install("clip-vit-b-32", clip)
+    return show(SearchPanel(bridge))
+
+
+def test_search_fills_hits_click_and_enter_jump(panel, session, qtbot):
+    from annotator.gui.search_panel import FRAME_ROLE
+
+    panel.query.setText("a red car")
+    panel.query.returnPressed.emit()
+    qtbot.waitUntil(lambda: panel.hits.topLevelItemCount() > 2, timeout=WAIT)
+    frames = [panel.hits.topLevelItem(i).data(0, FRAME_ROLE) for i in range(3)]
+    qtbot.waitUntil(lambda: session.current_frame == frames[0], timeout=10_000)  # the best hit is shown
+    panel.query.returnPressed.emit()  # the same phrase again: the next hit
+    qtbot.waitUntil(lambda: session.current_frame == frames[1], timeout=10_000)
+    panel.hits.itemClicked.emit(panel.hits.topLevelItem(2), 0)
+    qtbot.waitUntil(lambda: session.current_frame == frames[2], timeout=10_000)
+    assert "hits for 'a red car'" in panel.status.text()
+
+
+def test_find_on_frame_then_accept(panel, session, qtbot):
+    before = {o.id for o in session.objects()}
+    panel.phrases.setText("red car")
+    panel.threshold.setValue(0.05)  # the random detector scores about 0.25
+    panel.frame_button.click()
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Added"), timeout=WAIT)
+    new = sorted({o.id for o in session.objects()} - before)
+    assert new
+    panel.set_object(new[0])
+    panel.accept_button.click()
+    assert panel.status.text().startswith("Accepted 1")
+    assert session.mask(new[0], session.current_frame).locked
