@@ -137,6 +137,19 @@ def test_detect_on_a_frame_adds_detected_objects(sample, sam3_installed, capsys)
     assert "detect: sam3 on cpu" in err
 
 
+def test_detect_more_like_a_box(sample, sam3_installed, capsys):
+    rc = main(["detect", str(sample), "--text", "ellipse", "--box", "10,10,60,50", "--frame", "2",
+               "--threshold", "0.05", "--model", "sam3", "--device", "cpu", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["text"] == "like ellipse"
+    assert doc["objects"] or doc["not_added"]
+    assert all(o["category"] == "ellipse" and o["frames"] == [2] for o in doc["objects"])
+    with pytest.raises(SystemExit):
+        main(["detect", str(sample), "--text", "a, b", "--box", "10,10,60,50", "--model", "sam3"])
+
+
 def test_detect_track_and_usage(sample, sam3_installed, capsys):
     with pytest.raises(SystemExit) as info:
         main(["detect", str(sample), "--text", " , "])

@@ -46,6 +46,13 @@ def test_find_on_a_frame_is_a_job_and_one_undo_step(session):
     assert {o.id for o in session.objects()} == before
 
 
+def test_more_like_a_box(session):
+    job = session.text.find_like((10, 10, 60, 50), frame=2, category="ellipse", threshold=0.05)
+    report = job.result(TIMEOUT)
+    assert report.text == "like ellipse" and (report.objects or report.overlaps)
+    assert all(o.category == "ellipse" for o in report.objects)
+
+
 def test_track_a_phrase_reports_progress_and_keeps_what_it_wrote_when_cancelled(session):
     job = session.text.track("red car", start=0, stop=7, threshold=0.0)
     report = job.result(TIMEOUT)

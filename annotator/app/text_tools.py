@@ -57,6 +57,26 @@ class TextTools:
 
         return self._submit("Find objects by text", "find_text", work)
 
+    def find_like(self, box: tuple[float, float, float, float], frame: int | None = None,
+                  category: str = "object", threshold: float = 0.5) -> Job[FindReport]:
+        """"More like this": every instance similar to the boxed example on ``frame`` becomes a new
+        object of ``category`` (the example itself overlaps what is boxed only if it is an object
+        already; then it is reported, not added)."""
+        s = self.session
+        project, frame = s._project(), s._frame_or_current(frame)
+        image = s.frame_image(frame)
+
+        def work(ctx: JobContext) -> FindReport:
+            ctx.report(0, 1, "SAM 3: looking for more like the box")
+            detector = self._load_detector()
+            detector.threshold = float(threshold)
+            found = detector.detect_like(image, [box], phrase=category)
+            report = add_detections(project, frame, found.instances, detector.name, f"like {category}")
+            ctx.report(1, 1, f"found {len(report.objects)} object(s)")
+            return report
+
+        return self._submit("Find more like this", "find_text", work)
+
     def track(self, text: str, start: int | None = None, stop: int | None = None,
               threshold: float = 0.5) -> Job[FindReport]:
         """Track the phrases from ``start`` (default: the current frame) to ``stop`` (the end)."""

@@ -32,7 +32,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "'detected' masks. The whole find is one undo step.",
     )
     p.add_argument("source", help="a video, frame folder or .annot project")
-    p.add_argument("--text", required=True, help='the phrases, comma separated: "camel, person"')
+    p.add_argument("--text", required=True, help='the phrases, comma separated: "camel, person"; with '
+                   "--box, the category of what is found")
+    p.add_argument("--box", metavar="X0,Y0,X1,Y1",
+                   help="an example box on --frame: find every instance like it (\"more like this\")")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--frame", type=int, default=None, metavar="K", help="detect on frame K (default 0)")
     where.add_argument("--track", action="store_true", help="track the phrases through the whole video")
@@ -60,6 +63,9 @@ def run_detect_command(args: argparse.Namespace) -> int:
         parser.error(str(exc))
     if not 0.0 <= args.threshold <= 1.0:
         parser.error("--threshold must be in 0..1")
+    box = _box(parser, args.box) if args.box else None
+    if box is not None and (args.track or len(phrases) != 1):
+        parser.error("--box goes with one --frame and one category in --text")
     span = _span(parser, args.span) if args.span else None
     if span is not None and not args.track:
         parser.error("--span goes with --track")
@@ -78,7 +84,7 @@ def run_detect_command(args: argparse.Namespace) -> int:
                 parser.error(f"--span {first}:{last} is outside 0..{source.frame_count - 1}")
             report = _track(project, source, phrases, text, args, device, first, last)
         else:
-            report = _detect(project, source, phrases, text, frame, args, device)
+            report = _detect(project, source, phrases, text, frame, args, device, box)
     finally:
         source.close()
         project.close()
@@ -95,13 +101,27 @@ def run_detect_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _box(parser: argparse.ArgumentParser, text: str) -> list[float]:
+    try:
+        box = [float(v) for v in text.split(",")]
+    except ValueError:
+        box = []
+    if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
+        parser.error(f"--box {text!r}: expected X0,Y0,X1,Y1 with X1 > X0 and Y1 > Y0")
+    return box
+
+
 def _detect(project: Any, source: Any, phrases: list[str], text: str, frame: int, args: argparse.Namespace,
-            device: str) -> Any:
+            device: str, box: list[float] | None = None) -> Any:
     from annotator.app.finding import add_detections
     from annotator.engines.sam3 import load_sam3_detector
 
     detector = load_sam3_detector(args.weights, device, args.image_size, threshold=args.threshold)
-    found = detector.detect(source.frame(frame), phrases)
+    if box is not None:
+        found = detector.detect_like(source.frame(frame), [box], phrase=phrases[0])
+        text = f"like {phrases[0]}"
+    else:
+        found = detector.detect(source.frame(frame), phrases)
     seconds = sum(found.timings.values()) / 1000
     message(f"frame {frame}: {len(found.instances)} instance(s) in {seconds:.1f} s")
     return add_detections(project, frame, found.instances, detector.name, text)
