@@ -246,6 +246,7 @@ class MainWindow(QMainWindow):
         panel.message.connect(lambda text, level: self.say(text, level))
         self.insights_panel.message.connect(lambda text, level: self.say(text, level))
         self.search_panel.message.connect(lambda text, level: self.say(text, level))
+        self.search_panel.scores_ready.connect(self.timeline.set_search_scores)
         timeline.object_clicked.connect(lambda oid: self.interaction.select(oid or None))
         panel.set_range_source(timeline.selected_range)  # "mark absent" starts from the timeline range
 

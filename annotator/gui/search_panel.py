@@ -42,6 +42,7 @@ HIT_COLUMNS = ("Time", "Score", "Match")
 
 class SearchPanel(QWidget):
     message = Signal(str, str)  # text, level, for the status bar
+    scores_ready = Signal(object, object)  # indexed frames, their scores (empty: clear the strip)
 
     def __init__(self, bridge: SessionBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -212,7 +213,10 @@ class SearchPanel(QWidget):
         elif job.error is not None:
             self._say(f"{job.name} failed: {job.error}", "warning")
         elif kind == "search":
-            self._show_hits(job.result())
+            result = job.result()
+            self._show_hits(result)
+            if result.frame_scores is not None:
+                self.scores_ready.emit(*result.frame_scores)
         else:
             report = job.result()
             text = f"Added {len(report.objects)} object(s)"
@@ -235,6 +239,7 @@ class SearchPanel(QWidget):
         self.next_hit()
 
     def _clear(self) -> None:
+        self.scores_ready.emit([], [])
         self.hits.clear()
         self._searched = ""
         self._object_id = None

@@ -40,6 +40,21 @@ def test_search_fills_hits_click_and_enter_jump(panel, session, qtbot):
     assert "hits for 'a red car'" in panel.status.text()
 
 
+def test_scores_reach_the_timeline_strip(panel, session, bridge, qtbot):
+    from annotator.gui.timeline import TimelineWidget
+
+    timeline = TimelineWidget(bridge)
+    qtbot.addWidget(timeline)
+    panel.scores_ready.connect(timeline.set_search_scores)
+    panel.query.setText("a dog")
+    panel.search()
+    qtbot.waitUntil(lambda: len(timeline.score_strip.opts["x0"]) > 0, timeout=WAIT)
+    assert len(timeline.score_strip.opts["x0"]) == 9  # 100 frames at 25 fps, every 12th indexed
+    assert max(timeline.score_strip.opts["height"]) > 0
+    timeline.set_search_scores([], [])
+    assert len(timeline.score_strip.opts["x0"]) == 0
+
+
 def test_find_on_frame_then_accept(panel, session, qtbot):
     before = {o.id for o in session.objects()}
     panel.phrases.setText("red car")

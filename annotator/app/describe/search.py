@@ -50,6 +50,8 @@ class SearchResult:
     model: str
     hits: list[Hit]
     segments: list[Segment] = field(default_factory=list)
+    # (indexed frames, their scores): the timeline's score strip; not part of the JSON
+    frame_scores: tuple[np.ndarray, np.ndarray] | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``search --json`` document (DESIGN.md: query, model, hits), plus segments."""
@@ -178,7 +180,8 @@ def search(index: SearchIndex, embedder: Embedder, fps: float, query: str | None
             hits += [Hit(int(keys[i, 1]), keys[i, 1] / fps, float(crop_scores[i]), int(keys[i, 0]))
                      for i in top_k(crop_scores, top)]
     hits.sort(key=lambda h: (-h.score, h.frame, -1 if h.object_id is None else h.object_id))
-    return SearchResult(label, index.model, hits[:top], segments(frame_ids, frame_scores, fps))
+    return SearchResult(label, index.model, hits[:top], segments(frame_ids, frame_scores, fps),
+                        (frame_ids, frame_scores))
 
 
 def frame_scores(index: SearchIndex, embedder: Embedder, query: str) -> tuple[np.ndarray, np.ndarray]:
