@@ -111,14 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(child(args.child, max(args.frames, 2), args.device)))
         return 0
-    rows = []
+    rows, failed = [], []
     for size in (int(s) for s in args.sizes.split(",") if s):
         done = subprocess.run([sys.executable, __file__, "--child", str(size), "--frames", str(args.frames),
                                "--device", args.device], capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"size {size} failed:\n{done.stderr[-2000:]}", file=sys.stderr)
-            return 1
+        if done.returncode != 0:  # e.g. killed for memory: report it, keep the other sizes' rows
+            print(f"size {size} failed (exit {done.returncode}):\n{done.stderr[-2000:]}", file=sys.stderr)
+            failed.append(size)
+            continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        print(f"size {size}: {rows[-1]}", file=sys.stderr)  # each size as soon as it is measured
     print(f"device: {args.device}, torch threads: {rows[0]['threads'] if rows else '?'}, "
           f"{rows[0]['params_m'] if rows else 0:.0f} M parameters (random weights)")
     print("| image size | model build s | detect 1 phrase s | stream stock s/frame | stream ours s/frame "
@@ -127,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"| {r['size']} | {r['build_s']:.1f} | {r['detect_s']:.2f} | {r['stock_s']:.2f} "
               f"| {r['ours_s']:.2f} | {r['stock_s'] / r['ours_s']:.2f} | {r['peak_rss_mb']:.0f} |")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
