@@ -328,8 +328,6 @@ class ModelsDialog(QDialog):
                                     cancel=cancel)
 
         job = self.session.workers.submit(Workers.IO_LANE, f"Download {name}", work)
-        job.on_progress(lambda j, p: _emit(signals.progress, j, p))
-        job.on_done(lambda j: _emit(signals.finished, j))
         self.download_job = job
         self._downloading = name
         self.progress.setRange(0, 0)
@@ -338,6 +336,10 @@ class ModelsDialog(QDialog):
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
         self.refresh()
+        # Callbacks last: a job that already failed (offline, modules already imported) calls back at
+        # once, and _on_finished must find it as the current download with its progress shown.
+        job.on_progress(lambda j, p: _emit(signals.progress, j, p))
+        job.on_done(lambda j: _emit(signals.finished, j))
         return job
 
     def cancel_download(self) -> None:
@@ -390,10 +392,10 @@ class ModelsDialog(QDialog):
         signals = self._signals
         job = self.session.workers.submit(Workers.IO_LANE, f"Verify {name}",
                                           lambda ctx: weights.verify(name))
-        job.on_done(lambda j: _emit(signals.finished, j))
         self.verify_job = job
         self.verify_button.setEnabled(False)
         self.progress_text.setText(f"Checking {name}…")
+        job.on_done(lambda j: _emit(signals.finished, j))  # last, as for downloads
         return job
 
     def _verify_done(self, job: Job[Any]) -> None:
