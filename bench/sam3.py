@@ -5,6 +5,7 @@ input size 1008 and at 560.
     .venv/bin/python bench/sam3.py                       # CPU, 1008 and 560, 3 streamed frames each
     .venv/bin/python bench/sam3.py --sizes 560 --frames 2
     .venv/bin/python bench/sam3.py --device cuda --frames 20   # a GPU (bf16 autocast in ours)
+    .venv/bin/python bench/sam3.py --detector-only             # the image detector alone (less memory)
 
 Each image size runs in its own subprocess, so each peak RSS is its own (ru_maxrss of the child).
 Per size:
@@ -18,6 +19,8 @@ The detection thresholds are lowered (0.2) and the tracker capped at 3 objects, 
 model tracks something: a frame then costs the encoder, the detector and 3 tracked objects.
 Ratio: stock / ours seconds per frame (1.0: the pruning costs nothing; memory is what it saves,
 see tests/test_sam3.py). On 2 shared cores keep --frames tiny: one 1008 px frame takes minutes.
+Memory: on the 23 GB development box the video run at 560 px was killed by the kernel's OOM
+killer at 12.5 GB resident (other work was using ~9 GB); --detector-only measures the image path.
 """
 
 from __future__ import annotations
@@ -33,6 +36,38 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def detector_child(size: int, device: str) -> dict:
+    """The image path only (Sam3Model + Sam3Detector): far less memory than the video model."""
+    import torch
+    from transformers import Sam3Config, Sam3ImageProcessor, Sam3Model, Sam3Processor
+
+    from annotator.engines.sam3 import Sam3Detector
+    from annotator.sim.synthetic import render_scene
+    from tests.tiny_describe import clip_tokenizer
+
+    started = time.perf_counter()
+    config = Sam3Config()
+    config.image_size = size
+    torch.manual_seed(0)
+    model = Sam3Model(config).eval()
+    built = time.perf_counter() - started
+    side = {"height": size, "width": size}
+    processor = Sam3Processor(image_processor=Sam3ImageProcessor(size=side), tokenizer=clip_tokenizer(),
+                              target_size=size)
+    detector = Sam3Detector(model, processor, device=device, threshold=0.5)
+    frame = next(render_scene(1, 640, 360, seed=3))[0]
+    detector.detect(frame, "a red car")  # warm-up
+    times = []
+    for phrases in ("a red car", "a red car, a person"):
+        found = detector.detect(frame, phrases)
+        times.append(found.timings)
+    return {"size": size, "params_m": sum(p.numel() for p in model.parameters()) / 1e6, "build_s": built,
+            "encode_s": times[0]["encode_ms"] / 1000, "decode_1_s": times[0]["decode_ms"] / 1000,
+            "decode_2_s": times[1]["decode_ms"] / 1000,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "threads": torch.get_num_threads()}
 
 
 def child(size: int, frames_count: int, device: str) -> dict:
@@ -106,21 +141,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--sizes", default="1008,560")
     parser.add_argument("--frames", type=int, default=3, help="frames streamed per size (default 3)")
+    parser.add_argument("--detector-only", action="store_true",
+                        help="the image detector only (Sam3Model): per-frame encode/decode time and peak RSS")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(child(args.child, max(args.frames, 2), args.device)))
+        if args.detector_only:
+            print(json.dumps(detector_child(args.child, args.device)))
+        else:
+            print(json.dumps(child(args.child, max(args.frames, 2), args.device)))
         return 0
     rows, failed = [], []
     for size in (int(s) for s in args.sizes.split(",") if s):
-        done = subprocess.run([sys.executable, __file__, "--child", str(size), "--frames", str(args.frames),
-                               "--device", args.device], capture_output=True, text=True)
+        command = [sys.executable, __file__, "--child", str(size), "--frames", str(args.frames),
+                   "--device", args.device] + (["--detector-only"] if args.detector_only else [])
+        done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:  # e.g. killed for memory: report it, keep the other sizes' rows
             print(f"size {size} failed (exit {done.returncode}):\n{done.stderr[-2000:]}", file=sys.stderr)
             failed.append(size)
             continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(f"size {size}: {rows[-1]}", file=sys.stderr)  # each size as soon as it is measured
+    if args.detector_only:
+        print(f"device: {args.device}, torch threads: {rows[0]['threads'] if rows else '?'}, "
+              f"{rows[0]['params_m'] if rows else 0:.0f} M parameters (Sam3Model, random weights)")
+        print("| image size | model build s | encode s/frame | decode 1 phrase s | decode 2 phrases s "
+              "| peak RSS MB |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['size']} | {r['build_s']:.1f} | {r['encode_s']:.2f} | {r['decode_1_s']:.2f} "
+                  f"| {r['decode_2_s']:.2f} | {r['peak_rss_mb']:.0f} |")
+        return 1 if failed else 0
     print(f"device: {args.device}, torch threads: {rows[0]['threads'] if rows else '?'}, "
           f"{rows[0]['params_m'] if rows else 0:.0f} M parameters (random weights)")
     print("| image size | model build s | detect 1 phrase s | stream stock s/frame | stream ours s/frame "
