@@ -167,3 +167,25 @@ def test_detect_track_and_usage(sample, sam3_installed, capsys):
     assert "first frame took" in err  # the CPU time estimate
     assert all(o["category"] == "red car" and 2 <= min(o["frames"]) <= max(o["frames"]) <= 9
                for o in doc["objects"])
+
+
+def test_a_chosen_project_path_is_made_and_refused_for_another_video(tmp_path):
+    """``annotator detect --project P``: the Session opens (or makes) the video's project at P, and
+    refuses a P that belongs to another video instead of writing into it."""
+    from PIL import Image
+
+    from annotator.app.session import Session
+    from annotator.errors import ProjectError
+    from tests.session_helpers import copy_sample
+
+    video = copy_sample(tmp_path)
+    other = tmp_path / "other.png"
+    Image.fromarray(np.zeros((H, W, 3), np.uint8)).save(other)
+    chosen = tmp_path / "elsewhere" / "mine.annot"
+    chosen.parent.mkdir()
+    with Session(segmenter="classical", tracker="classical", device="cpu") as session:
+        assert session.open(video, project=chosen).path == chosen
+        session.close()
+        assert not (tmp_path / "sample.mp4.annot").exists()  # nothing beside the video
+        with pytest.raises(ProjectError, match="belongs to another video"):
+            session.open(other, project=chosen)

@@ -16,6 +16,7 @@ import pytest
 from annotator.app.describe import kinds as insight_kinds
 from annotator.app.describe import runs as describe_runs
 from annotator.app.describe import steps as describe_steps
+from annotator.app.events import JobFinished, JobStarted
 from annotator.app.session import Session
 from annotator.core import masks as rle_ops
 from annotator.core.jobs import JobState
@@ -45,7 +46,7 @@ def open_session(folder: Path, gt: dict, categories: tuple[str, ...] = CATEGORIE
     """A Session on a copy of the sample with objects 1-3 masked on every other frame."""
     session = Session(segmenter="classical", tracker="classical")
     session.open(copy_sample(folder))
-    project = session.project
+    project = session._project
     assert project is not None
     with project.step("Set up"):
         for name in categories:
@@ -72,16 +73,15 @@ def kinds(project: Any) -> list[str]:
 def test_classify_objects_and_clip(session: Session) -> None:
     events: list[tuple[str, str]] = []
     finished = threading.Event()
-    session.events.connect("job_started", lambda job, kind: events.append(("started", kind)))
-    session.events.connect("job_finished",
-                           lambda job, kind: (events.append(("finished", kind)), finished.set()))
+    session.events.connect(JobStarted, lambda e: events.append(("started", e.kind)))
+    session.events.connect(JobFinished, lambda e: (events.append(("finished", e.kind)), finished.set()))
     job = session.classify(labels=["star", "Ellipse", "dog"])
     report = job.result(WAIT)
     assert finished.wait(WAIT)  # done callbacks run just after result() returns
     assert events == [("started", "classify"), ("finished", "classify")]
     assert report.classify_model == "clip-vit-b-32" and report.device == "cpu" and not report.cancelled
     assert sorted(report.object_labels) == [1, 2, 3]
-    project = session.project
+    project = session._project
     vocab = ["ellipse", "rectangle", "star", "dog"]  # categories first; "Ellipse" is not repeated
     for oid in (1, 2, 3):
         (found,) = project.insights(kind=insight_kinds.OBJECT_LABELS, object_id=oid)
@@ -118,7 +118,7 @@ def test_classify_objects_and_clip(session: Session) -> None:
 
 
 def test_rerun_replaces_and_accepting_a_label_is_one_undo_step(session: Session) -> None:
-    project = session.project
+    project = session._project
     session.classify(labels=["star"], clip=False).result(WAIT)
     session.classify(labels=["star"], clip=False).result(WAIT)
     assert kinds(project) == [insight_kinds.OBJECT_LABELS] * 3
@@ -138,7 +138,7 @@ def test_rerun_replaces_and_accepting_a_label_is_one_undo_step(session: Session)
 
 
 def test_caption_objects_and_describe_the_clip_in_timed_segments(session: Session) -> None:
-    project = session.project
+    project = session._project
     job = session.caption(max_segment_s=1.0, keyframes=[10])
     report = job.result(WAIT)
     assert report.caption_model == "blip-base" and sorted(report.object_captions) == [1, 2, 3]
@@ -179,7 +179,7 @@ def test_caption_objects_and_describe_the_clip_in_timed_segments(session: Sessio
 
 
 def test_cancel_keeps_what_was_finished(session: Session) -> None:
-    project = session.project
+    project = session._project
     cache = session.engines.describers()
     cache.set_model("caption", "auto", batch_size=1)
     gate = threading.Event()
@@ -205,7 +205,7 @@ def test_cancel_before_it_starts(session: Session) -> None:
     gate.set()
     blocker.result(WAIT)
     assert job.wait(WAIT) and job.state is JobState.CANCELLED
-    assert kinds(session.project) == [] and not session.project.can_undo()
+    assert kinds(session._project) == [] and not session._project.can_undo()
 
 
 def test_missing_models_refuse_before_any_job(tmp_path: Path, gt: dict) -> None:
@@ -228,16 +228,16 @@ def test_nothing_to_classify_against(tmp_path: Path, gt: dict, models: tuple[Pat
     try:
         with pytest.raises(ValueError, match="no labels"):
             session.classify()
-        assert describe_runs.vocabulary(session.project, [" dog ", "", "DOG", "cat"]) == ["dog", "cat"]
-        describe_runs.save_labels(session.project, ["dog", " cat ", "dog"])
-        assert describe_runs.saved_labels(session.project) == ["dog", "cat"]
+        assert describe_runs.vocabulary(session._project, [" dog ", "", "DOG", "cat"]) == ["dog", "cat"]
+        describe_runs.save_labels(session._project, ["dog", " cat ", "dog"])
+        assert describe_runs.saved_labels(session._project) == ["dog", "cat"]
         assert describe_runs.parse_labels("dog, cat ,, red car") == ["dog", "cat", "red car"]
     finally:
         session.shutdown()
 
 
 def test_per_shot_labels_and_objects_without_masks(session: Session) -> None:
-    project = session.project
+    project = session._project
     empty = project.add_object(name="never drawn")
     report = session.classify(per_shot=True, frames_per_shot=2).result(WAIT)
     assert report.skipped_objects == [empty.id]
@@ -253,7 +253,7 @@ def test_exports_carry_the_accepted_class_scores_and_captions(session: Session, 
     from annotator.formats.coco import export_coco
     from annotator.formats.ytvis import export_ytvis, import_ytvis
 
-    project = session.project
+    project = session._project
     session.describe(describe_runs.DescribePlan(labels=["star"], max_segment_s=2.0)).result(WAIT)
     describe_runs.accept_label(project, 3, "star")
     (tmp_path / "out").mkdir()
@@ -287,7 +287,7 @@ def test_exports_carry_the_accepted_class_scores_and_captions(session: Session, 
 
 
 def test_an_object_deleted_during_a_run_is_skipped(session: Session) -> None:
-    project = session.project
+    project = session._project
 
     def delete_once(job: Any, progress: Any) -> None:
         first = progress.message == "classifying objects" and progress.done == 0

@@ -3,6 +3,7 @@ import time
 
 import pytest
 
+from annotator.app.events import FrameChanged, MasksChanged, ObjectsChanged
 from annotator.core.events import Emitter
 from annotator.core.jobs import Job, JobState, Workers, finished_job
 from annotator.errors import CancelledError
@@ -105,13 +106,16 @@ def test_finished_job_and_done_callback_after_finish():
     assert isinstance(job, Job)
 
 
-def test_emitter_delivers_and_disconnects():
-    em = Emitter("masks_changed")
-    got = []
-    off = em.connect("masks_changed", lambda **kw: got.append(kw))
-    em.emit("masks_changed", object_id=1, frames=[3])
+def test_emitter_delivers_typed_events_and_disconnects():
+    em = Emitter(MasksChanged, FrameChanged)
+    got, every = [], []
+    off = em.connect(MasksChanged, got.append)
+    em.connect_all(every.append)
+    em.emit(MasksChanged(1, (3,)))
+    em.emit(FrameChanged(5))
     off()
-    em.emit("masks_changed", object_id=2, frames=[4])
-    assert got == [{"object_id": 1, "frames": [3]}]
+    em.emit(MasksChanged(2, (4,)))
+    assert got == [MasksChanged(1, (3,))]
+    assert every == [MasksChanged(1, (3,)), FrameChanged(5), MasksChanged(2, (4,))]
     with pytest.raises(KeyError):
-        em.emit("nope")
+        em.emit(ObjectsChanged())  # not one of this emitter's events

@@ -11,6 +11,7 @@ import threading
 import numpy as np
 import pytest
 
+from annotator.app.events import MasksChanged
 from annotator.app.propagation import BACKWARD, FORWARD, Run, plan_all, plan_run, run_propagation
 from annotator.app.session import Session
 from annotator.core import masks as rle_ops
@@ -52,7 +53,7 @@ def test_forward_fills_every_later_frame_where_the_object_is(session):
 def test_backward_from_the_last_frame(session):
     oid = _seed(session, 2, FRAMES - 1)
     session.propagate("backward", start=FRAMES - 1).result(timeout=600)
-    assert session.project.object_frames(oid) == list(range(FRAMES))
+    assert session._project.object_frames(oid) == list(range(FRAMES))
 
 
 def test_each_object_stops_at_its_own_next_lock(session):
@@ -61,11 +62,11 @@ def test_each_object_stops_at_its_own_next_lock(session):
     session.set_mask(a, sample_gt(1, 20), frame=20)
     session.set_mask(b, sample_gt(2, 40), frame=40)
     before_a20 = session.mask(a, 20)
-    run = plan_run(session.project, 10, FORWARD, [a, b])
+    run = plan_run(session._project, 10, FORWARD, [a, b])
     assert run.stops == {a: 19, b: 39}
     session.propagate("forward", start=10).result(timeout=600)
-    assert session.project.object_frames(a) == list(range(10, 21))
-    assert session.project.object_frames(b) == list(range(10, 41))
+    assert session._project.object_frames(a) == list(range(10, 21))
+    assert session._project.object_frames(b) == list(range(10, 41))
     assert session.mask(a, 20) == before_a20  # the lock is untouched
 
 
@@ -89,25 +90,24 @@ def test_a_correction_fixes_later_frames_and_leaves_locks_alone(session):
 def test_cancel_keeps_partial_results_as_one_undo_step(session):
     oid = _seed(session, 2, 0)
     seen = threading.Event()
-    session.events.connect("masks_changed",
-                           lambda object_id, frames: seen.set() if frames and max(frames) >= 3 else None)
+    session.events.connect(MasksChanged, lambda e: seen.set() if e.frames and max(e.frames) >= 3 else None)
     job: Job = session.propagate("forward", start=0)
     assert seen.wait(120)
     job.cancel()
     assert job.wait(60)
     assert job.state is JobState.CANCELLED
-    kept = session.project.object_frames(oid)
+    kept = session._project.object_frames(oid)
     assert 4 <= len(kept) < FRAMES and kept == list(range(len(kept)))
     assert job.partial == kept[1:]
     assert session.undo().startswith("Propagate")
-    assert session.project.object_frames(oid) == [0]
+    assert session._project.object_frames(oid) == [0]
     session.redo()
-    assert session.project.object_frames(oid) == kept
+    assert session._project.object_frames(oid) == kept
 
 
 def test_a_lock_made_while_the_job_runs_stops_that_object(session):
     oid = _seed(session, 2, 0)
-    project = session.project
+    project = session._project
 
     class LockingTracker(ClassicalTracker):
         """The real tracker; after frame 5 'the user' locks frame 8 (deterministic timing)."""
@@ -120,7 +120,7 @@ def test_a_lock_made_while_the_job_runs_stops_that_object(session):
 
     class Ctx:
         def check_cancelled(self): ...
-        def report(self, *a): ...
+        def report(self, *a, **kw): ...
         def add_partial(self, item): ...
 
     run = Run(0, FORWARD, {oid: 20})
@@ -134,14 +134,14 @@ def test_a_lock_made_while_the_job_runs_stops_that_object(session):
 def test_propagate_all_fills_gaps_from_both_sides(session):
     oid = _seed(session, 2, 10)
     session.set_mask(oid, sample_gt(2, 30), frame=30)
-    runs = plan_all(session.project, [oid])
+    runs = plan_all(session._project, [oid])
     assert {(r.start, r.direction): r.stops[oid] for r in runs} == {
         (10, FORWARD): 20, (10, BACKWARD): 0, (30, FORWARD): FRAMES - 1, (30, BACKWARD): 21}
     session.propagate_all().result(timeout=600)
-    assert session.project.object_frames(oid) == list(range(FRAMES))
-    assert session.project.locked_frames(oid) == [10, 30]
+    assert session._project.object_frames(oid) == list(range(FRAMES))
+    assert session._project.locked_frames(oid) == [10, 30]
     session.undo()  # one step for the whole thing
-    assert session.project.object_frames(oid) == [10, 30]
+    assert session._project.object_frames(oid) == [10, 30]
 
 
 def test_nothing_to_propagate_is_a_clear_error(session):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
-from annotator.app import session as session_module
-from annotator.app.session import Session, default_project_path
+from annotator.app import project_files
+from annotator.app.events import JobFinished, JobStarted, MasksChanged, PromptsChanged
+from annotator.app.project_files import default_project_path
+from annotator.app.session import Session
 from annotator.core import masks as rle_ops
 from annotator.errors import ProjectError, ProjectLockedError, VideoMissingError
 from tests.session_helpers import centroid, copy_sample, iou, sample_gt
@@ -41,7 +45,7 @@ def test_open_creates_project_beside_the_video_and_reopens(video):
 
 def test_read_only_folder_puts_the_project_in_the_data_dir(video, monkeypatch):
     # Tests run as root, where a read-only folder cannot be made: stand in for the probe.
-    monkeypatch.setattr(session_module, "_folder_writable", lambda folder: False)
+    monkeypatch.setattr(project_files, "_folder_writable", lambda folder: False)
     path = default_project_path(video)
     assert path.parent.name == "projects" and path.name.startswith("sample.mp4-")
 
@@ -106,14 +110,14 @@ def test_brush_eraser_lock_and_absent(session):
     erase[10:40, 10:30] = True
     session.paint(obj.id, erase, erase=True)
     assert session.mask_array(obj.id).sum() == stroke.sum() - erase.sum()
-    assert session.project.is_locked(obj.id, 0)
+    assert session._project.is_locked(obj.id, 0)
     assert session.toggle_lock(obj.id) is False
     assert session.toggle_lock(obj.id) is True
     assert session.mark_absent(obj.id, 10, 14) == 5
     assert all(rle_ops.is_empty(session.mask(obj.id, f).rle) for f in range(10, 15))
-    assert session.project.locked_frames(obj.id) == [0, 10, 11, 12, 13, 14]
+    assert session._project.locked_frames(obj.id) == [0, 10, 11, 12, 13, 14]
     session.undo()  # the whole range is one step
-    assert session.project.locked_frames(obj.id) == [0]
+    assert session._project.locked_frames(obj.id) == [0]
 
 
 def test_copy_forward_split_merge_swap(session):
@@ -124,11 +128,11 @@ def test_copy_forward_split_merge_swap(session):
     square[50:80, 50:80] = True
     session.set_mask(a.id, square, frame=0)
     assert session.copy_forward(a.id, 9, frame=0) == 9
-    assert session.project.object_frames(a.id) == list(range(10))
+    assert session._project.object_frames(a.id) == list(range(10))
 
     part = session.split_object(a.id, from_frame=6)
-    assert session.project.object_frames(a.id) == list(range(6))
-    assert session.project.object_frames(part.id) == list(range(6, 10))
+    assert session._project.object_frames(a.id) == list(range(6))
+    assert session._project.object_frames(part.id) == list(range(6, 10))
 
     other = np.zeros((h, w), bool)
     other[100:120, 200:230] = True
@@ -142,7 +146,7 @@ def test_copy_forward_split_merge_swap(session):
     assert np.array_equal(session.mask_array(a.id, 7), other)
     session.undo()  # merging is one step: the absorbed object comes back with its masks
     assert part.id in [o.id for o in session.objects()]
-    assert session.project.object_frames(part.id) == [6, 7]
+    assert session._project.object_frames(part.id) == [6, 7]
 
 
 def test_review_marks_and_navigation(session):
@@ -155,13 +159,47 @@ def test_review_marks_and_navigation(session):
     session.set_reviewed(obj.id, True, frame=4)
     assert session.next_unreviewed(obj.id, after=2) == 6
     assert session.next_unreviewed(obj.id, after=0) == 2
+    assert session.next_unreviewed(obj.id, after=6) is None
+    assert session.next_unreviewed(obj.id, after=6, wrap=True) == 2  # searched again from the start
     session.set_frame_attributes(obj.id, {"occluded": True}, frame=4)
-    assert session.project.frame_attributes(obj.id, 4) == {"occluded": True}
+    assert session.view.frame_attributes(obj.id, 4) == {"occluded": True}
+    session.set_frame_attribute(obj.id, "truncated", True, frame=4)  # one call keeps the others
+    assert session.view.frame_attributes(obj.id, 4) == {"occluded": True, "truncated": True}
+    session.set_frame_attribute(obj.id, "occluded", False, frame=4)
+    assert session.view.frame_attributes(obj.id, 4) == {"truncated": True}
+
+
+def test_weak_frames_wrap_around(session):
+    obj = session.add_object()
+    h, w = session.video.height, session.video.width
+    square = np.zeros((h, w), bool)
+    square[5:9, 5:9] = True
+    rle = rle_ops.encode(square)
+    session._project.write_tracked_many([(obj.id, f, rle, s) for f, s in ((3, 0.2), (5, 0.9), (7, 0.3))],
+                                        step=None)
+    assert session.next_weak_frame(obj.id, 0.5, after=3) == 7
+    assert session.next_weak_frame(obj.id, 0.5, after=7) is None
+    assert session.next_weak_frame(obj.id, 0.5, after=7, wrap=True) == 3
+    assert session.next_weak_frame(obj.id, 0.5, after=0, wrap=True) == 3
+
+
+def test_undo_and_redo_drop_stale_click_sessions(session):
+    """After an undo the mask a click session would refine is gone: the Session (not the GUI)
+    drops the prompts, so the next click starts afresh, from the CLI or a test too."""
+    obj = session.add_object()
+    session.click(obj.id, 40, 30, frame=5).result(60)
+    assert session.prompt_state(obj.id, frame=5) is not None
+    seen = []
+    session.events.connect(PromptsChanged, seen.append)
+    session.undo()
+    assert session.prompt_state(obj.id, frame=5) is None and seen
+    session.redo()
+    assert session.prompt_state(obj.id, frame=5) is None
 
 
 def test_events_reach_listeners(session):
     got = []
-    session.events.connect("masks_changed", lambda object_id, frames: got.append((object_id, frames)))
+    session.events.connect(MasksChanged, lambda e: got.append((e.object_id, list(e.frames))))
     obj = session.add_object()
     stroke = np.zeros((session.video.height, session.video.width), bool)
     stroke[1:3, 1:3] = True
@@ -183,3 +221,23 @@ def test_moved_video_is_reported_and_relinked(tmp_path, video):
             s.open(project_path)
         s.open(project_path, video=moved)
         assert [o.name for o in s.objects()] == ["kept"]
+
+
+def test_export_and_model_checks_are_session_jobs_with_job_events(session, tmp_path):
+    """Export and weights management announce themselves like every other job: a view follows
+    them through JobStarted / JobProgress / JobFinished, and never polls."""
+    kinds: list[tuple[str, str]] = []
+    exported = threading.Event()
+    session.events.connect(JobStarted, lambda e: kinds.append(("started", e.kind)))
+    session.events.connect(JobFinished, lambda e: (kinds.append(("finished", e.kind)),
+                                                   exported.set() if e.kind == "export" else None))
+    obj = session.add_object(category="thing")
+    square = np.zeros((session.video.height, session.video.width), bool)
+    square[5:9, 5:9] = True
+    session.set_mask(obj.id, square, frame=2)
+    summary = session.export("coco", tmp_path / "out" / "coco.json").result(60)
+    assert summary.annotations == 1 and (tmp_path / "out" / "coco.json").is_file()
+    ok, message = session.models.verify("sam-vit-b").result(60)
+    assert not ok and message  # not installed here: it says so, as a result
+    assert exported.wait(60)  # done callbacks run just after result() returns
+    assert kinds.count(("started", "export")) == 1 and ("started", "verify") in kinds

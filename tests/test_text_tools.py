@@ -7,7 +7,9 @@ import os
 
 import pytest
 
+from annotator.app.events import JobFinished
 from annotator.app.session import Session
+from annotator.errors import ProjectError
 from tests.session_helpers import copy_sample
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -32,7 +34,7 @@ def session(tmp_path, tmp_path_factory):
 
 def test_find_on_a_frame_is_a_job_and_one_undo_step(session):
     events = []
-    session.events.connect("job_finished", lambda **kw: events.append(kw["kind"]))
+    session.events.connect(JobFinished, lambda event: events.append(event.kind))
     before = {o.id for o in session.objects()}
     report = session.text.find("red car, person", frame=5, threshold=0.05).result(TIMEOUT)
     assert report.objects and "find_text" in events
@@ -54,10 +56,13 @@ def test_more_like_a_box(session):
 
 
 def test_track_a_phrase_reports_progress_and_keeps_what_it_wrote_when_cancelled(session):
-    job = session.text.track("red car", start=0, stop=7, threshold=0.0)
+    estimates = []
+    job = session.text.track("red car", start=0, stop=7, threshold=0.0,
+                             estimate=lambda per_frame, total: estimates.append((per_frame, total)))
     report = job.result(TIMEOUT)
     assert report.frames_done == 8 and not report.cancelled
-    assert "s left" in job.progress.message
+    assert "s left" in job.progress.message and job.progress.frame == 7
+    assert len(estimates) == 1 and estimates[0][0] > 0 and estimates[0][1] == 8  # once, after frame 1
     for obj in report.objects:
         assert all(session.mask(obj.id, f).source == "detected" for f in obj.frames)
     assert session.undo() == "Track phrase: red car"
@@ -68,5 +73,17 @@ def test_search_builds_the_index_then_ranks(session):
     result = job.result(TIMEOUT)
     assert len(result.hits) == 5 and result.model == "clip-vit-b-32"
     assert job.progress.message == "indexing the video"
+    assert result.indexed == {"frames": 9, "crops": 0} and result.encode_ms is not None  # no objects yet
     again = session.text.search("a red car", top=5).result(TIMEOUT)  # the index is kept
     assert [h.frame for h in again.hits] == [h.frame for h in result.hits]
+    assert again.indexed == {"frames": 0, "crops": 0}
+
+
+def test_text_tools_refuse_without_a_project_and_bad_input(session):
+    with pytest.raises(ValueError, match="no phrase"):
+        session.text.find(" , ")
+    with pytest.raises(ValueError, match="positive"):
+        session.text.search("a car", per_second=0)
+    session.close()
+    with pytest.raises(ProjectError, match="no project is open"):
+        session.text.find("car")

@@ -150,7 +150,7 @@ def install_both(base: str | Path) -> tuple[Path, Path]:
 def sample_project(folder: str | Path, categories: tuple[str, ...] = ("ellipse", "rectangle")) -> Path:
     """A project over a copy of resources/sample.mp4 with its three objects masked (ground truth)
     on every other frame; returns the .annot path (closed, so a command can open it)."""
-    from annotator.app.session import default_project_path, video_ref
+    from annotator.app.project_files import default_project_path, video_ref
     from annotator.core.project import Project
     from annotator.core.video import open_video
     from tests.session_helpers import SAMPLE_GT, copy_sample

@@ -117,3 +117,12 @@ def swap_objects(project: Project, a: int, b: int, from_frame: int) -> int:
 def _min_score(*records: object) -> float | None:
     scores = [r.score for r in records if r is not None and r.score is not None]  # type: ignore[attr-defined]
     return min(scores) if scores else None
+
+
+def next_after(frames: list[int], after: int, wrap: bool) -> int | None:
+    """The first of the sorted ``frames`` after ``after``; with ``wrap``, else the first from the
+    start (unless the search already started at frame 0: nothing is left to search again)."""
+    later = next((f for f in frames if f > after), None)
+    if later is None and wrap and after > 0 and frames:
+        return frames[0]
+    return later

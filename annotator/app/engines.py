@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from annotator.app.events import EngineStatus, Notice
 from annotator.core.jobs import Workers
 from annotator.engines.segmenter import Segmenter
 from annotator.engines.tracker import FrameSource, Tracker
@@ -25,7 +26,7 @@ from annotator.errors import AnnotatorError, WeightsMissingError
 if TYPE_CHECKING:
     from annotator.core.video_source import VideoSource
 
-Report = Callable[..., None]  # report(event, **payload): "engine_status" or "notice"
+Report = Callable[[object], None]  # report(event): an EngineStatus or a Notice (app/events.py)
 View = Callable[[], "tuple[VideoSource | None, int]"]  # the video on screen and its current frame
 
 log = logging.getLogger(__name__)
@@ -34,13 +35,15 @@ T = TypeVar("T")
 
 class EngineManager:
     def __init__(self, workers: Workers, report: Report, view: View, segmenter: str = "auto",
-                 tracker: str = "auto", device: str | None = None) -> None:
+                 tracker: str = "auto", device: str | None = None,
+                 weights: dict[str, str | Path] | None = None) -> None:
         self._workers = workers
         self._report = report
         self._view = view
         self.requested_segmenter = segmenter
         self.requested_tracker = tracker
         self.requested_device = device
+        self.weights = dict(weights or {})  # task ("segment", "track") -> local weights file or folder
         self._device: str | None = None
         self._segmenter: Segmenter | None = None
         self._segmenter_reason = ""
@@ -56,9 +59,9 @@ class EngineManager:
             from annotator.engines.factory import needs_torch, resolve_device
 
             task, name = ("segment", self.requested_segmenter)
-            if not needs_torch(task, name):
+            if not needs_torch(task, name, self.weights.get(task)):
                 task, name = ("track", self.requested_tracker)
-            self._device = resolve_device(task, name, self.requested_device)
+            self._device = resolve_device(task, name, self.requested_device, self.weights.get(task))
         return self._device
 
     @property
@@ -105,7 +108,7 @@ class EngineManager:
 
     def announce(self) -> None:
         status = self.status()
-        self._report("engine_status", **status)
+        self._report(EngineStatus(**status))
 
     # --- segmenter ------------------------------------------------------------------------
     def segmenter(self) -> Segmenter:
@@ -115,8 +118,12 @@ class EngineManager:
                 from annotator.engines.factory import create_segmenter
 
                 self._segmenter, self._segmenter_reason = create_segmenter(
-                    self.requested_segmenter, device=self.device)
+                    self.requested_segmenter, device=self.device, weights=self.weights.get("segment"))
             return self._segmenter
+
+    def segmenter_reason(self) -> str:
+        """Why the loaded segmenter was chosen ("" before it is loaded)."""
+        return self._segmenter_reason
 
     def run_segmenter(self, call: Callable[[Segmenter], T], segmenter: Segmenter) -> T:
         """Run a segmenter call; on CUDA out-of-memory fall back to the CPU once and say so."""
@@ -124,7 +131,7 @@ class EngineManager:
 
         fallback = OomFallback(
             move_to_cpu=lambda: self._move_segmenter_to_cpu(segmenter),
-            notify=lambda message: self._report("notice", message=message, level="warning"),
+            notify=lambda message: self._report(Notice(message, "warning")),
         )
         return fallback.run(lambda: call(self._segmenter or segmenter))
 
@@ -170,7 +177,8 @@ class EngineManager:
     def make_tracker(self, source: FrameSource) -> Tracker:
         from annotator.engines.factory import create_tracker
 
-        tracker, _reason = create_tracker(self.requested_tracker, source, device=self.device)
+        tracker, _reason = create_tracker(self.requested_tracker, source, device=self.device,
+                                          weights=self.weights.get("track"))
         return tracker
 
     # --- describers (classification and captioning) ----------------------------------------

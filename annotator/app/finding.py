@@ -13,8 +13,8 @@ Rules (issue 16):
 - the whole find is one undo step; a cancelled track keeps what it wrote, in that one step;
 - ``accept`` turns an object's detected masks into user masks and locks them.
 
-The CLI (``annotator detect``) calls these; the Session is to run them as Jobs on the engine
-lane (not wired yet).
+The Session runs them as Jobs on the engine lane (``session.text``, app/text_tools.py), for the
+GUI's Find tab and ``annotator detect``; the store is handed in by the Session.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from annotator.core import masks as rle_masks
+from annotator.core.project import Project
 from annotator.engines.sam3 import Instance, mask_iou
 
 OVERLAP_IOU = 0.5
@@ -78,7 +79,8 @@ class FindReport:
         }
 
 
-def _existing_masks(project: Any, frame: int, exclude: Iterable[int] = ()) -> list[tuple[int, np.ndarray]]:
+def _existing_masks(project: Project, frame: int,
+                    exclude: Iterable[int] = ()) -> list[tuple[int, np.ndarray]]:
     skip = set(exclude)
     return [(rec.object_id, rle_masks.decode(rec.rle)) for rec in project.masks_on_frame(frame)
             if rec.area > 0 and rec.object_id not in skip]
@@ -89,12 +91,12 @@ def _best_overlap(mask: np.ndarray, existing: list[tuple[int, np.ndarray]]) -> t
     return best if best is not None and best[1] >= OVERLAP_IOU else None
 
 
-def _new_object(project: Any, phrase: str, step: Any) -> Any:
+def _new_object(project: Project, phrase: str, step: Any) -> Any:
     category = project.ensure_category(phrase, step=step)
     return project.add_object(name=phrase, category_id=category.id, step=step)
 
 
-def add_detections(project: Any, frame: int, instances: Sequence[Instance], model: str,
+def add_detections(project: Project, frame: int, instances: Sequence[Instance], model: str,
                    text: str) -> FindReport:
     """The instances found on ``frame`` as new objects (one undo step); overlaps reported."""
     report = FindReport(model, text, frames_done=1)
@@ -113,7 +115,7 @@ def add_detections(project: Any, frame: int, instances: Sequence[Instance], mode
     return report
 
 
-def add_tracks(project: Any, tracks: Iterable[tuple[int, list[Any]]], model: str, text: str, total: int,
+def add_tracks(project: Project, tracks: Iterable[tuple[int, list[Any]]], model: str, text: str, total: int,
                progress: Progress | None = None, cancel: threading.Event | None = None) -> FindReport:
     """Tracks from ``Sam3TextTracker.track`` as new objects, frame by frame, in one undo step.
 
@@ -157,7 +159,7 @@ def add_tracks(project: Any, tracks: Iterable[tuple[int, list[Any]]], model: str
     return report
 
 
-def accept(project: Any, object_id: int, frames: Iterable[int] | None = None) -> int:
+def accept(project: Project, object_id: int, frames: Iterable[int] | None = None) -> int:
     """Turn the object's detected masks (on ``frames``, default all) into locked user masks, one
     undo step. Returns how many masks changed."""
     wanted = None if frames is None else set(frames)

@@ -60,6 +60,18 @@ class InteractiveSegmentation:
             state.labels.append(1 if positive else 0)
             return _copy(state)
 
+    def set_prompt(self, oid: int, frame: int, points: list[tuple[float, float, bool]],
+                   box: tuple[float, float, float, float] | None = None) -> PromptState:
+        """A new prompt session with all its points (and box) at once: one prediction."""
+        state = PromptState(oid, frame, [(float(x), float(y)) for x, y, _ in points],
+                            [1 if positive else 0 for _, _, positive in points])
+        if box is not None:
+            x0, y0, x1, y1 = (float(v) for v in box)
+            state.box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        with self._lock:
+            self._states[(oid, frame)] = state
+            return _copy(state)
+
     def set_box(self, oid: int, frame: int, box: tuple[float, float, float, float]) -> PromptState:
         x0, y0, x1, y1 = (float(v) for v in box)
         with self._lock:
@@ -79,7 +91,7 @@ class InteractiveSegmentation:
     def run(self, segmenter: Segmenter, image: np.ndarray, key: Hashable,
             snapshot: PromptState) -> MaskResult:
         """Segment with the prompt as it was when the click happened (runs on the engine worker)."""
-        segmenter.prepare(image, key)
+        encode_ms = segmenter.prepare(image, key)
         prompt = snapshot.prompt()
         if prompt.prior is None and not snapshot.started_from_mask:
             existing = self._project.mask(snapshot.object_id, snapshot.frame)
@@ -87,7 +99,9 @@ class InteractiveSegmentation:
             if existing is not None and not rle_ops.is_empty(existing.rle) and to_prior is not None:
                 # Refine the mask the user already has instead of starting over.
                 prompt.prior = to_prior(rle_ops.decode(existing.rle), key)
-        return segmenter.predict(prompt, key)
+        result = segmenter.predict(prompt, key)
+        result.timings["encode_ms"] = float(encode_ms or 0.0)  # this call's encode (0: cached)
+        return result
 
     def apply(self, snapshot: PromptState, result: MaskResult) -> dict:
         """Save the result as a locked user mask with the prompt, as one undo step."""

@@ -52,6 +52,7 @@ class PropagationReport:
     skipped_locked: int = 0
     stopped_at_lock: dict[int, int] = field(default_factory=dict)  # oid -> the fresh lock it met
     cancelled: bool = False
+    tracker: str = ""  # the tracker's name
 
 
 def plan_run(project: Project, start: int, direction: int, object_ids: Iterable[int]) -> Run:
@@ -121,6 +122,7 @@ def run_propagation(
             if not run.stops:
                 continue
             tracker = make_tracker()
+            report.tracker = tracker.name
             try:
                 done = _execute(ctx, project, run, tracker, step, report, done, total, on_frame)
             finally:
@@ -171,7 +173,7 @@ def _execute(
         report.frames_written += 1 if wrote_ids else 0
         done += 1
         batch.clear()
-        ctx.report(done, total, f"frame {frame}")
+        ctx.report(done, total, f"frame {frame}", frame=frame)
         ctx.add_partial(frame)
         if on_frame is not None and wrote_ids:
             on_frame(frame, wrote_ids)

@@ -16,7 +16,6 @@ folder of a cluster), and a half-made project never appears in the output.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -107,7 +106,8 @@ def process_video(job: VideoJob, out_root: str, attempt: int = 1) -> dict[str, A
 
 
 def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
-    from annotator.app.session import video_ref
+    from annotator.app.project_files import video_ref
+    from annotator.app.session import Session
     from annotator.core.project import Project
     from annotator.core.video import open_video
 
@@ -138,17 +138,20 @@ def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
                 tick = time.perf_counter()
                 result["propagation"] = _propagate(project, source, job, result)
                 timings["propagate_s"] = _lap(tick)
-                tick = time.perf_counter()
-                result["describe"] = _describe(project, source, job)
-                timings["describe_s"] = _lap(tick)
                 result["frames"] = _frame_counts(project, source.frame_count)
                 result["objects"] = len(project.objects())
             finally:
                 project.close()
-        tick = time.perf_counter()
-        for spec in job.exports:
-            result["exports"].append(_export(work_project, spec, folder, result["warnings"]))
-        timings["export_s"] = _lap(tick)
+        # Describing and exporting are Session calls, the same as in the GUI and the CLI.
+        with Session(segmenter="classical", tracker="classical", device=job.device) as session:
+            session.open(work_project)
+            tick = time.perf_counter()
+            result["describe"] = _describe(session, job)
+            timings["describe_s"] = _lap(tick)
+            tick = time.perf_counter()
+            for spec in job.exports:
+                result["exports"].append(_export(session, spec, folder, result["warnings"]))
+            timings["export_s"] = _lap(tick)
         _copy_project(work_project, final_project)
         result["project"] = final_project.name
         result["outputs"] = [final_project.name] + [e["path"] for e in result["exports"]]
@@ -288,44 +291,34 @@ def _check_describers(job: VideoJob) -> None:
             raise FormatError(f"describe.{task}: {exc}", job.video) from exc
 
 
-def _describe(project: Any, source: Any, job: VideoJob) -> dict[str, Any] | None:
-    """Labels (CLIP) and captions (BLIP) into the project as insights (annotator/app/describe/)."""
+def _describe(session: Any, job: VideoJob) -> dict[str, Any] | None:
+    """Labels (CLIP) and captions (BLIP) into the project as insights, through the Session."""
     if not job.describe:
         return None
-    from annotator.app.describe.runs import DescribePlan, run_describe
-    from annotator.core.jobs import Job
-    from annotator.engines.describe import load_captioner, load_classifier
-    from annotator.engines.device import pick_device
+    from annotator.app.describe.runs import DescribePlan
 
-    device = pick_device(job.device)
     done: dict[str, Any] = {}
     for task, spec in job.describe.items():
+        name = session.set_describer(task, spec["model"], job.weights.get(task))
         if task == "classify":
-            engine = load_classifier(spec["model"], job.weights.get(task), device)
             plan = DescribePlan(classify=True, caption=False, labels=spec["labels"], objects=spec["objects"],
                                 clip=spec["clip"], per_shot=spec["per_shot"], frames_per_track=spec["frames"],
                                 top_k=spec["top_k"])
-            engines = (engine, None)
         else:
-            engine = load_captioner(spec["model"], job.weights.get(task), device)
             plan = DescribePlan(classify=False, caption=True, objects=spec["objects"], clip=spec["clip"],
                                 max_segment_s=float(spec["segment_seconds"]))
-            engines = (None, engine)
-        work = functools.partial(run_describe, project=project, source=source, plan=plan,
-                                 classifier=engines[0], captioner=engines[1], label=f"Batch {task}")
-        run = Job(f"describe ({task})", work)
-        run.run()
-        done[task] = {"model": engine.name, **run.result().to_json()}
+        report = session.describe(plan, f"Batch {task}", task).result()
+        done[task] = {"model": name, **report.to_json()}
     return done
 
 
-def _export(project_path: Path, spec: Any, folder: Path, warnings: list[str]) -> dict[str, Any]:
-    from annotator.formats import export_project, get_format
+def _export(session: Any, spec: Any, folder: Path, warnings: list[str]) -> dict[str, Any]:
+    from annotator.formats import get_format
 
     fmt = get_format(spec.format)
     out = ensure_dir(folder / EXPORT_DIR) / (spec.format + (fmt.extension if fmt.output == "file" else ""))
     options = export_options(spec.options)
-    summary = export_project(project_path, spec.format, out, options)
+    summary = session.export(spec.format, out, options).result()
     warnings.extend(f"{spec.format}: {w}" for w in summary.warnings)
     written = Path(summary.path)
     rel = written.relative_to(folder) if written.is_relative_to(folder) else out.relative_to(folder)

@@ -17,13 +17,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from annotator.cli.output import message, print_json, progress_bar
-
-if TYPE_CHECKING:
-    from annotator.core.project import Project
-    from annotator.core.video_source import VideoSource
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,10 +57,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_describe_command(args: argparse.Namespace) -> int:
-    from annotator.app.describe.runs import DescribePlan, parse_labels, run_describe, vocabulary
-    from annotator.core.jobs import Workers
-    from annotator.engines.describe import load_captioner, load_classifier, resolve_model
-    from annotator.engines.device import pick_device
+    from annotator.app.describe.runs import DescribePlan, parse_labels
+    from annotator.app.project_files import PROJECT_SUFFIX, default_project_path
+    from annotator.app.session import Session
     from annotator.errors import WeightsMissingError
 
     parser: argparse.ArgumentParser = args._parser
@@ -73,47 +68,47 @@ def run_describe_command(args: argparse.Namespace) -> int:
     if args.frames < 1 or args.top_k < 1:
         parser.error("--frames and --top-k must be at least 1")
     object_ids = _ids(parser, args.objects)
-    device = pick_device(args.device)
+    path = Path(args.project)
 
-    # Every missing model is named before anything is loaded or written.
-    wanted = [("classify", args.model_classify, args.weights_classify)] if classify else []
-    wanted += [("caption", args.model_caption, args.weights_caption)] if caption else []
-    missing: list[WeightsMissingError] = []
-    for task, name, weights in wanted:
-        try:
-            resolve_model(task, name, device, weights)
-        except WeightsMissingError as exc:
-            missing.append(exc)
-        except ValueError as exc:
-            parser.error(str(exc))
-    if len(missing) == 1:
-        raise missing[0]
-    if missing:
-        raise WeightsMissingError(",".join(e.model for e in missing), "; ".join(str(e) for e in missing))
+    # No clicks or tracking here: the classical engines never load torch or weights.
+    with Session(segmenter="classical", tracker="classical", device=args.device) as session:
+        # Every missing model is named before anything is loaded or written.
+        wanted = [("classify", args.model_classify, args.weights_classify)] if classify else []
+        wanted += [("caption", args.model_caption, args.weights_caption)] if caption else []
+        missing: list[WeightsMissingError] = []
+        for task, name, weights in wanted:
+            try:
+                session.set_describer(task, name, weights)
+            except WeightsMissingError as exc:
+                missing.append(exc)
+            except ValueError as exc:
+                parser.error(str(exc))
+        if len(missing) == 1:
+            raise missing[0]
+        if missing:
+            raise WeightsMissingError(",".join(e.model for e in missing), "; ".join(str(e) for e in missing))
 
-    project, source = _open(Path(args.project))
-    try:
+        is_project = path.suffix == PROJECT_SUFFIX and path.is_file()
+        made = not is_project and not default_project_path(path).exists()
+        view = session.open(path)
+        if made:
+            message(f"made the project {view.path}")
         plan = DescribePlan(classify=classify, caption=caption, labels=parse_labels(args.labels),
                             object_ids=object_ids, clip=not args.no_clip, per_shot=args.per_shot and classify,
                             frames_per_track=args.frames, top_k=args.top_k,
                             max_segment_s=args.segment_seconds)
-        if classify and not vocabulary(project, plan.labels):
+        if classify and not view.vocabulary(plan.labels):
             parser.error("nothing to classify against: the project has no categories; give --labels a,b,c")
-        unknown = sorted(set(object_ids or ()) - {o.id for o in project.objects()})
+        unknown = sorted(set(object_ids or ()) - {o.id for o in view.objects()})
         if unknown:
             parser.error(f"no object(s) {', '.join(map(str, unknown))} in the project")
-        classifier = load_classifier(args.model_classify, args.weights_classify, device) if classify else None
-        captioner = load_captioner(args.model_caption, args.weights_caption, device) if caption else None
-        for engine in (classifier, captioner):
-            if engine is not None:
-                message(f"{engine.task}: {engine.name} on {engine.device}")
-        report = _run(Workers(), lambda ctx: run_describe(ctx, project, source, plan, classifier, captioner,
-                                                           "Describe (command line)"), f"engine:{device}")
-    finally:
-        source.close()
-        project.close()
+        for task in (t for t, _name, _weights in wanted):
+            name, _why = session.resolve_describer(task)
+            message(f"{task}: {name} on {session.describer_device()}")
+        report = _run(session.describe(plan, "Describe (command line)"))
+        project_path = view.path
     if args.json:
-        print_json({"project": str(project.path), **report.to_json()})
+        print_json({"project": str(project_path), **report.to_json()})
     else:
         _print_report(report)
     return 0
@@ -131,38 +126,11 @@ def _ids(parser: argparse.ArgumentParser, text: str | None) -> list[int] | None:
     return ids
 
 
-def _open(path: Path) -> tuple[Project, VideoSource]:
-    """The project and its video; a video or frame folder opens (or makes) its project."""
-    from annotator.app.session import PROJECT_SUFFIX, default_project_path, video_ref
-    from annotator.core.project import Project
-    from annotator.core.video import open_video
-
-    if path.suffix == PROJECT_SUFFIX and path.is_file():
-        project = Project.open(path)
-        try:
-            return project, open_video(project.locate_video())
-        except BaseException:
-            project.close()
-            raise
-    source = open_video(path)
-    try:
-        project_path = default_project_path(path)
-        if project_path.exists():
-            project = Project.open(project_path)
-        else:
-            project = Project.create(project_path, video_ref(source))
-            message(f"made the project {project_path}")
-        return project, source
-    except BaseException:
-        source.close()
-        raise
-
-
-def _run(workers: Any, work: Any, lane: str) -> Any:
-    """Run on a worker with a progress bar on stderr; Ctrl+C cancels and keeps what is done."""
+def _run(job: Any) -> Any:
+    """Wait for the Session's describe job with a progress bar on stderr; Ctrl+C cancels and
+    keeps what is done."""
     from annotator.errors import CancelledError
 
-    job = workers.submit(lane, "describe", work)
     bar = progress_bar(None, "describing")
     last = ""
     try:
@@ -184,7 +152,6 @@ def _run(workers: Any, work: Any, lane: str) -> Any:
         raise
     finally:
         bar.close()
-        workers.shutdown()
 
 
 def _print_report(report: Any) -> None:

@@ -10,17 +10,17 @@ existing object's mask at IoU >= 0.5 is reported, not added. The whole find is o
 SAM 3 is a GPU model: ``auto`` never picks it on a CPU, and on a CPU ``--track`` prints a time
 estimate measured on the first frame (Ctrl+C cancels; what was found so far is kept). With
 --json stdout holds one document: model, text, objects [{id, category, score, frames}],
-not_added, frames_done, cancelled.
+not_added, frames_done, cancelled. It drives a headless Session (``session.text``), as the Find
+tab does.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 from typing import Any
 
-from annotator.cli.output import message, print_json, progress_bar
+from annotator.cli.output import message, print_json, wait_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -52,15 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_detect_command(args: argparse.Namespace) -> int:
-    from annotator.engines import weights as registry
-    from annotator.engines.device import pick_device
-    from annotator.engines.sam3 import parse_phrases
+    from annotator.app.project_files import PROJECT_SUFFIX, default_project_path
+    from annotator.app.session import Session
 
     parser: argparse.ArgumentParser = args._parser
-    try:
-        phrases = parse_phrases(args.text)
-    except ValueError as exc:
-        parser.error(str(exc))
+    phrases = _phrases(parser, args.text)
     if not 0.0 <= args.threshold <= 1.0:
         parser.error("--threshold must be in 0..1")
     box = _box(parser, args.box) if args.box else None
@@ -69,25 +65,41 @@ def run_detect_command(args: argparse.Namespace) -> int:
     span = _span(parser, args.span) if args.span else None
     if span is not None and not args.track:
         parser.error("--span goes with --track")
-    device = pick_device(args.device)
-    name, why = registry.choose("detect", args.model, device, args.weights)
-    project, source = _open(parser, Path(args.source), args.project)
-    text = ", ".join(phrases)
-    try:
-        frame = 0 if args.frame is None else args.frame
-        if not args.track and not 0 <= frame < source.frame_count:
-            parser.error(f"--frame {frame} is outside 0..{source.frame_count - 1}")
-        message(f"detect: {name} on {device} ({why})")
+    source = Path(args.source)
+    if source.suffix == PROJECT_SUFFIX and not source.is_file():
+        parser.error(f"no project at {source}")
+    if source.suffix == PROJECT_SUFFIX and args.project is not None and Path(args.project) != source:
+        parser.error("SOURCE is a project: leave out --project, or give the same path")
+
+    # No clicks here: the classical click engines never load torch; SAM 3 runs on --device.
+    with Session(segmenter="classical", tracker="classical", device=args.device) as session:
+        session.text.configure(weights=args.weights, image_size=args.image_size)
+        try:
+            name, why = session.text.detector_choice(args.model)
+        except ValueError as exc:
+            parser.error(str(exc))
+        target = Path(args.project) if args.project else default_project_path(source)
+        made = source.suffix != PROJECT_SUFFIX and not target.exists()
+        view = session.open(source, project=args.project)
+        if made:
+            message(f"made the project {view.path}")
+        count = view.frame_count
+        message(f"detect: {name} on {session.text.device} ({why})")
         if args.track:
-            first, last = span if span else (0, source.frame_count - 1)
-            if not 0 <= first <= last < source.frame_count:
-                parser.error(f"--span {first}:{last} is outside 0..{source.frame_count - 1}")
-            report = _track(project, source, phrases, text, args, device, first, last)
+            first, last = span if span else (0, count - 1)
+            if not 0 <= first <= last < count:
+                parser.error(f"--span {first}:{last} is outside 0..{count - 1}")
+            report = _track(session, phrases, args.threshold, first, last)
         else:
-            report = _detect(project, source, phrases, text, frame, args, device, box)
-    finally:
-        source.close()
-        project.close()
+            frame = 0 if args.frame is None else args.frame
+            if not 0 <= frame < count:
+                parser.error(f"--frame {frame} is outside 0..{count - 1}")
+            if box is not None:
+                job = session.text.find_like(box, frame, category=phrases[0], threshold=args.threshold)
+            else:
+                job = session.text.find(", ".join(phrases), frame, threshold=args.threshold)
+            report = wait_for(job, "detecting")
+            message(f"frame {frame}: {job.progress.message}")
     for skipped in report.overlaps:
         message(f"not added: a '{skipped.phrase}' ({skipped.score:.2f}) on frame {skipped.frame} overlaps "
                 f"object {skipped.object_id} (IoU {skipped.iou:.2f})")
@@ -101,30 +113,23 @@ def run_detect_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _box(parser: argparse.ArgumentParser, text: str) -> list[float]:
+def _phrases(parser: argparse.ArgumentParser, text: str) -> list[str]:
+    from annotator.engines.sam3 import parse_phrases
+
+    try:
+        return parse_phrases(text)
+    except ValueError as exc:
+        parser.error(str(exc))
+
+
+def _box(parser: argparse.ArgumentParser, text: str) -> tuple[float, float, float, float]:
     try:
         box = [float(v) for v in text.split(",")]
     except ValueError:
         box = []
     if len(box) != 4 or box[2] <= box[0] or box[3] <= box[1]:
         parser.error(f"--box {text!r}: expected X0,Y0,X1,Y1 with X1 > X0 and Y1 > Y0")
-    return box
-
-
-def _detect(project: Any, source: Any, phrases: list[str], text: str, frame: int, args: argparse.Namespace,
-            device: str, box: list[float] | None = None) -> Any:
-    from annotator.app.finding import add_detections
-    from annotator.engines.sam3 import load_sam3_detector
-
-    detector = load_sam3_detector(args.weights, device, args.image_size, threshold=args.threshold)
-    if box is not None:
-        found = detector.detect_like(source.frame(frame), [box], phrase=phrases[0])
-        text = f"like {phrases[0]}"
-    else:
-        found = detector.detect(source.frame(frame), phrases)
-    seconds = sum(found.timings.values()) / 1000
-    message(f"frame {frame}: {len(found.instances)} instance(s) in {seconds:.1f} s")
-    return add_detections(project, frame, found.instances, detector.name, text)
+    return box[0], box[1], box[2], box[3]
 
 
 def _span(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
@@ -135,67 +140,16 @@ def _span(parser: argparse.ArgumentParser, text: str) -> tuple[int, int]:
     return first, last
 
 
-def _track(project: Any, source: Any, phrases: list[str], text: str, args: argparse.Namespace,
-           device: str, first: int, last: int) -> Any:
-    from annotator.app.finding import add_tracks
-    from annotator.engines.sam3_video import load_sam3_text_tracker
+def _track(session: Any, phrases: list[str], threshold: float, first: int, last: int) -> Any:
+    """The Session's track Job, waited for; on a CPU the time estimate after the first frame."""
+    on_cpu = session.text.device == "cpu"
 
-    tracker = load_sam3_text_tracker(source, args.weights, device, args.image_size)
-    # The video model reads its own detection threshold; the CLI's --threshold filters what is kept.
-    total = last - first + 1
-    bar = progress_bar(total, "tracking")
-    started = time.perf_counter()
-
-    def progress(done: int, _total: int) -> None:
-        if done == 1 and device == "cpu" and total > 1:
-            per_frame = time.perf_counter() - started
+    def estimate(per_frame: float, total: int) -> None:
+        if on_cpu and total > 1:
             message(f"first frame took {per_frame:.1f} s on the CPU: about {per_frame * total / 60:.1f} min "
                     f"for {total} frames (Ctrl+C cancels and keeps what was found)")
-        bar.update(1)
 
-    def kept(tracks: Any) -> Any:
-        for frame, instances in tracks:
-            yield frame, [i for i in instances if i.score >= args.threshold]
-
-    try:
-        return add_tracks(project, kept(tracker.track(phrases, first, last)), tracker.name, text, total,
-                          progress)
-    except KeyboardInterrupt:
-        message("cancelled; the objects found so far are kept in the project (one undo step)")
-        raise
-    finally:
-        bar.close()
-
-
-def _open(parser: argparse.ArgumentParser, source_path: Path, project_arg: str | None) -> tuple[Any, Any]:
-    """(project to write, its video): SOURCE's own project, or --project (made when missing)."""
-    from annotator.app.session import PROJECT_SUFFIX, default_project_path, video_ref
-    from annotator.core.project import Project
-    from annotator.core.video import open_video
-
-    if source_path.suffix == PROJECT_SUFFIX:
-        if project_arg is not None and Path(project_arg) != source_path:
-            parser.error("SOURCE is a project: leave out --project, or give the same path")
-        if not source_path.is_file():
-            parser.error(f"no project at {source_path}")
-        project = Project.open(source_path)
-        try:
-            return project, open_video(project.locate_video())
-        except BaseException:
-            project.close()
-            raise
-    source = open_video(source_path)
-    try:
-        target = Path(project_arg) if project_arg else default_project_path(source_path)
-        if target.exists():
-            project = Project.open(target)
-            if project.video.fingerprint != source.fingerprint:
-                project.close()
-                parser.error(f"{target} belongs to another video ({project.video.path})")
-        else:
-            project = Project.create(target, video_ref(source))
-            message(f"made the project {target}")
-        return project, source
-    except BaseException:
-        source.close()
-        raise
+    # The video model reads its own detection threshold; --threshold filters what is kept.
+    job = session.text.track(", ".join(phrases), first, last, threshold=threshold, estimate=estimate)
+    return wait_for(job, "tracking", "cancelled; the objects found so far are kept in the project "
+                                     "(one undo step)")

@@ -7,17 +7,17 @@ The first search of a video builds its index (frames at about 2 a second, and cr
 object's masks) in the user cache folder; later searches only add what is missing. Progress
 goes to stderr; with --json stdout holds one document: query, model, hits [{frame, time_s,
 score, object_id or null}] best first, and segments [{start, stop, start_s, stop_s, score}].
-The phrase encoding time and the query time are reported on stderr.
+The phrase encoding time and the query time are reported on stderr. It opens the project
+read-only in a headless Session and runs the Session's search Job, as the Find tab does.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-from annotator.cli.output import message, print_json, progress_bar
+from annotator.cli.output import message, print_json, wait_for
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,47 +43,41 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_search_command(args: argparse.Namespace) -> int:
-    from annotator.app.describe.search import build_index, open_index, search, stride_for
-    from annotator.app.session import PROJECT_SUFFIX, default_project_path
-    from annotator.core.project import Project
-    from annotator.core.video import open_video
-    from annotator.engines.embedder import load_embedder
+    from annotator.app.project_files import PROJECT_SUFFIX, default_project_path
+    from annotator.app.session import Session
 
     parser: argparse.ArgumentParser = args._parser
     if (args.query is None) == (args.like is None):
         parser.error('give a phrase ("a red car") or --like OBJECT_ID, one of the two')
     if args.top < 1:
         parser.error("--top must be at least 1")
+    if args.per_second <= 0:
+        parser.error("--per-second must be positive")
     path = Path(args.project)
     project_path = path if path.suffix == PROJECT_SUFFIX else default_project_path(path)
     if not project_path.is_file():
         parser.error(f"no project at {project_path}: open the video in the app first")
-    embedder = load_embedder(args.model, args.weights, args.device)
-    message(f"search: {embedder.name} on {getattr(embedder, 'device', 'cpu')}")
-    with Project.open(project_path, readonly=True) as project:
-        if args.like is not None and args.like not in {o.id for o in project.objects()}:
+    with Session(segmenter="classical", tracker="classical", device=args.device) as session:
+        session.text.configure(search_model=args.model, search_weights=args.weights)
+        try:
+            name, _why = session.text.search_choice()
+        except ValueError as exc:
+            parser.error(str(exc))
+        view = session.open(project_path, readonly=True)
+        if args.like is not None and args.like not in {o.id for o in view.objects()}:
             parser.error(f"no object {args.like} in the project")
-        with open_video(project.locate_video()) as source, open_index(source.fingerprint, embedder) as index:
-            bar = progress_bar(None, "indexing")
-            try:
-                def progress(done: int, total: int) -> None:
-                    bar.total = total
-                    bar.n = done
-                    bar.refresh()
-
-                stride = stride_for(source.fps, args.per_second)
-                built = build_index(index, source, project, embedder, stride=stride, progress=progress)
-            finally:
-                bar.close()
-            if built["frames"] or built["crops"]:
-                message(f"indexed {built['frames']} frames and {built['crops']} object crops")
-            start = time.perf_counter()
-            if args.query is not None:
-                embedder.embed_texts([args.query])  # timed apart: the phrase encoding
-                encoded = time.perf_counter()
-                message(f"phrase encoded in {(encoded - start) * 1000:.0f} ms")
-            result = search(index, embedder, source.fps, query=args.query, like=args.like, top=args.top)
-            message(f"query answered in {(time.perf_counter() - start) * 1000:.0f} ms")
+        message(f"search: {name} on {session.text.device}")
+        job = session.text.search(args.query, like=args.like, top=args.top, per_second=args.per_second)
+        try:
+            result = wait_for(job, "indexing", "cancelled; what was indexed is kept for the next search")
+        except ValueError as exc:  # e.g. --like an object with no masks to crop
+            message(f"search: {exc}")
+            return 1
+    if result.indexed.get("frames") or result.indexed.get("crops"):
+        message(f"indexed {result.indexed['frames']} frames and {result.indexed['crops']} object crops")
+    if result.encode_ms is not None:
+        message(f"phrase encoded in {result.encode_ms:.0f} ms")
+    message(f"query answered in {result.query_ms:.0f} ms (once the phrase is encoded)")
     if args.json:
         print_json(result.to_json())
         return 0

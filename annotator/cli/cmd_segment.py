@@ -40,12 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_segment(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from annotator.core.video import open_video
-    from annotator.engines.embedding_cache import frame_key
-    from annotator.engines.factory import create_segmenter
-    from annotator.engines.segmenter import Prompt
+    from annotator.app.session import Session
     from annotator.errors import OutputError
 
     parser: argparse.ArgumentParser = args._parser
@@ -55,31 +50,29 @@ def run_segment(args: argparse.Namespace) -> int:
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise OutputError(f"folder {out.parent} does not exist", out)  # before minutes of encoding
 
-    with open_video(args.source) as video:
-        image = video.frame(args.frame)
-        key = frame_key(video.fingerprint, args.frame)
-    height, width = image.shape[:2]
-    for x, y, _ in args.point:
-        if not (0 <= x < width and 0 <= y < height):
-            parser.error(f"--point {x:g},{y:g} is outside the {width}x{height} frame")
-    if args.box is not None:
-        x0, y0, x1, y1 = args.box
-        if x1 <= x0 or y1 <= y0:
-            parser.error("--box needs X0 < X1 and Y0 < Y1")
-
-    segmenter, why = create_segmenter(args.model, device=args.device, weights=args.weights)
+    # A Session over a throw-away store: nothing is written beside the source, no project lock.
+    weights = {"segment": args.weights} if args.weights else None
+    with Session(segmenter=args.model, tracker="classical", device=args.device, weights=weights) as session:
+        session.open_temporary(args.source)
+        if not 0 <= args.frame < session.frame_count:
+            parser.error(f"--frame {args.frame} is outside 0..{session.frame_count - 1}")
+        width, height = session.video.width, session.video.height  # type: ignore[union-attr]
+        for x, y, _ in args.point:
+            if not (0 <= x < width and 0 <= y < height):
+                parser.error(f"--point {x:g},{y:g} is outside the {width}x{height} frame")
+        if args.box is not None:
+            x0, y0, x1, y1 = args.box
+            if x1 <= x0 or y1 <= y0:
+                parser.error("--box needs X0 < X1 and Y0 < Y1")
+        obj = session.add_object()
+        points = [(x, y, label == 1) for x, y, label in args.point]
+        result = session.segment(obj.id, points, args.box, frame=args.frame).result()
+        name, why = session.segmenter_choice()
     if args.model in ("auto", "classical"):
         message(f"segment: using {why}")
-    prompt = Prompt(
-        points=np.array([(x, y) for x, y, _ in args.point], np.float32).reshape(-1, 2),
-        labels=np.array([label for _, _, label in args.point], np.int32),
-        box=None if args.box is None else np.array(args.box, np.float32),
-    )
-    encode_ms = segmenter.prepare(image, key)
-    result = segmenter.predict(prompt, key)
     _write_mask(out, result.mask)
 
-    report = _report(segmenter.name, result.score, result.mask, encode_ms,
+    report = _report(name, result.score, result.mask, result.timings.get("encode_ms", 0.0),
                      result.timings.get("decode_ms", 0.0))
     if args.json:
         print_json(report)

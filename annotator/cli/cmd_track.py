@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,8 +21,7 @@ from annotator.cli.output import message, print_json, progress_bar
 from annotator.core.memory import peak_rss_mb, peak_vram_mb
 
 if TYPE_CHECKING:
-    from annotator.core.video_source import VideoSource
-    from annotator.engines.tracker import Tracker
+    from annotator.app.values import Job
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,14 +41,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_track(args: argparse.Namespace) -> int:
+    from annotator.app.events import MasksChanged
+    from annotator.app.session import Session
+    from annotator.app.values import decode_mask
     from annotator.core.atomic import ensure_dir
     from annotator.core.imageio import read_label_png, write_label_png
-    from annotator.core.video import open_video
-    from annotator.engines.factory import create_tracker
     from annotator.errors import FormatError
 
     out = ensure_dir(args.out)
-    with open_video(args.source) as source:
+    # A Session over a throw-away store: nothing is written beside the video, no project lock.
+    weights = {"track": args.weights} if args.weights else None
+    with Session(segmenter="classical", tracker=args.tracker, device=args.device, weights=weights) as session:
+        view = session.open_temporary(args.source)
+        source = session.video
+        assert source is not None
         if not 0 <= args.init_frame < source.frame_count:
             raise FormatError(f"--init-frame {args.init_frame} is outside 0..{source.frame_count - 1}",
                               args.source)
@@ -63,26 +67,42 @@ def run_track(args: argparse.Namespace) -> int:
         ids = [int(v) for v in np.unique(labels) if v not in (0, 255)]
         if not ids:
             raise FormatError("the initial mask is empty", args.init)
-        masks = {oid: labels == oid for oid in ids}
+        label_of = {}  # store object id -> the label value it has in the PNGs
+        for value in ids:
+            label_of[session.add_object().id] = value
+            session.set_mask(next(reversed(label_of)), labels == value, frame=args.init_frame)
 
-        tracker, why = create_tracker(args.tracker, source, device=args.device, weights=args.weights)
-        message(f"tracker: {why}")
-        write_label_png(out / f"{source.frame_stem(args.init_frame)}.png", labels)
-        directions = {"forward": [1], "backward": [-1], "both": [1, -1]}[args.direction]
+        def write(frame: int) -> None:
+            """One palette PNG per frame; where masks overlap the higher label keeps the pixel
+            (as in the DAVIS export)."""
+            frame_labels = np.zeros(labels.shape, np.uint8)
+            for record in sorted(view.masks_on_frame(frame), key=lambda r: label_of[r.object_id]):
+                frame_labels[decode_mask(record)] = label_of[record.object_id]
+            write_label_png(out / f"{source.frame_stem(frame)}.png", frame_labels)
+
+        written = {args.init_frame}
+        write(args.init_frame)
+
+        def on_masks(event: MasksChanged) -> None:  # on the engine worker, as each frame commits
+            for frame in event.frames or ():
+                if frame not in written:
+                    written.add(frame)
+                    write(frame)
+
+        session.events.connect(MasksChanged, on_masks)
+        ends = {"forward": [source.frame_count - 1], "backward": [0],
+                "both": [source.frame_count - 1, 0]}[args.direction]
         started = time.perf_counter()
-        written = 1
-        for direction in directions:
-            last = source.frame_count - 1 if direction == 1 else 0
-            if last == args.init_frame:
-                continue
-            tracker.reset()
-            tracker.add_conditioning(args.init_frame, masks)
-            written += _run(tracker, source, args.init_frame, direction, {oid: last for oid in ids}, out)
+        tracker = session.engine_status()["tracker"]
+        if any(end != args.init_frame for end in ends):  # else nothing to carry: the init frame only
+            report = _wait(session.propagate(args.direction, start=args.init_frame))
+            tracker = report.tracker or tracker
         elapsed = time.perf_counter() - started
-    tracked = written - 1
+    message(f"tracker: {tracker}")
+    tracked = len(written) - 1
     summary = {
-        "tracker": tracker.name,
-        "frames": written,
+        "tracker": tracker,
+        "frames": len(written),
         "fps": round(tracked / elapsed, 3) if elapsed > 0 else 0.0,
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "peak_vram_mb": round(peak_vram_mb(), 1),
@@ -90,35 +110,25 @@ def run_track(args: argparse.Namespace) -> int:
     if args.json:
         print_json(summary)
     else:
-        message(f"{written} frames -> {out} ({summary['fps']} fps, peak RSS {summary['peak_rss_mb']} MB)")
+        message(f"{len(written)} frames -> {out} ({summary['fps']} fps, "
+                f"peak RSS {summary['peak_rss_mb']} MB)")
     return 0
 
 
-def _run(tracker: Tracker, source: VideoSource, start: int, direction: int, stops: dict[int, int],
-         out: Path) -> int:
-    """Write each frame's label map as soon as all its objects are in; returns frames written."""
-    from annotator.core.imageio import write_label_png
-
-    frame_labels: np.ndarray | None = None
-    current = start
-    written = 0
-    updates = tracker.propagate(start, direction, stops)
-    bar = progress_bar(abs(next(iter(stops.values())) - start), "tracking")
+def _wait(job: Job[Any]) -> Any:
+    """The propagation's result, with a progress bar on stderr; Ctrl+C cancels it."""
+    bar = progress_bar(None, "tracking")
     try:
-        for update in updates:
-            if update.frame != current and frame_labels is not None:
-                write_label_png(out / f"{source.frame_stem(current)}.png", frame_labels)
-                written += 1
-                bar.update(1)
-                frame_labels = None
-            if frame_labels is None:
-                current, frame_labels = update.frame, np.zeros(update.mask.shape, np.uint8)
-            # Where masks overlap, the higher id keeps the pixel (as in the DAVIS export).
-            frame_labels[update.mask & (frame_labels < update.object_id)] = update.object_id
-        if frame_labels is not None:
-            write_label_png(out / f"{source.frame_stem(current)}.png", frame_labels)
-            written += 1
+        while not job.wait(0.1):
+            progress = job.progress
+            if progress.total and bar.total != progress.total:
+                bar.reset(total=progress.total)
+            bar.n = progress.done
+            bar.refresh()
+        return job.result()
+    except KeyboardInterrupt:
+        job.cancel()
+        job.wait(30)
+        raise
     finally:
-        updates.close()  # type: ignore[attr-defined]
         bar.close()
-    return written

@@ -1,7 +1,8 @@
-"""A tiny Qt-free event emitter: the Session emits, views subscribe.
+"""A tiny Qt-free emitter of typed events: the Session emits, views subscribe.
 
-Callbacks run on the thread that emits. The GUI bridges them onto the UI thread with Qt
-signals (gui/jobs.py); tests and the CLI simply read them.
+An event is any object (the Session's are frozen dataclasses, app/events.py); subscribers
+pick events by type. Callbacks run on the thread that emits. The GUI bridges them onto the
+UI thread with one Qt signal (gui/jobs.py); tests and the CLI simply read them.
 """
 
 from __future__ import annotations
@@ -9,48 +10,59 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
-Callback = Callable[..., None]
+E = TypeVar("E")
+Callback = Callable[[Any], None]
 
 
 class Emitter:
-    """Named events with keyword payloads: ``connect('masks_changed', cb)``; ``emit(...)``."""
+    """``connect(MasksChanged, cb)`` calls ``cb(event)`` for each MasksChanged; ``connect_all(cb)``
+    for every event; ``emit(event)``. Only the event types given at construction are accepted."""
 
-    def __init__(self, *names: str) -> None:
-        self._names = frozenset(names)
-        self._callbacks: dict[str, list[Callback]] = {n: [] for n in names}
+    def __init__(self, *types: type) -> None:
+        self._types = tuple(types)
+        self._callbacks: dict[type | None, list[Callback]] = {t: [] for t in types}
+        self._callbacks[None] = []  # subscribers of every event
         self._lock = threading.Lock()
 
     @property
-    def names(self) -> frozenset[str]:
-        return self._names
+    def types(self) -> tuple[type, ...]:
+        return self._types
 
-    def connect(self, name: str, callback: Callback) -> Callable[[], None]:
-        """Subscribe; returns a function that unsubscribes."""
-        self._check(name)
+    def connect(self, event_type: type[E], callback: Callable[[E], None]) -> Callable[[], None]:
+        """Subscribe to one type of event; returns a function that unsubscribes."""
+        self._check(event_type)
+        return self._add(event_type, callback)
+
+    def connect_all(self, callback: Callback) -> Callable[[], None]:
+        """Subscribe to every event (the GUI bridge); returns a function that unsubscribes."""
+        return self._add(None, callback)
+
+    def emit(self, event: object) -> None:
+        self._check(type(event))
         with self._lock:
-            self._callbacks[name].append(callback)
+            callbacks = self._callbacks[type(event)] + self._callbacks[None]
+        for cb in callbacks:
+            try:
+                cb(event)
+            except Exception:  # a broken view must not break the model
+                log.exception("event handler for %s failed", type(event).__name__)
+
+    def _add(self, key: type | None, callback: Callback) -> Callable[[], None]:
+        with self._lock:
+            self._callbacks[key].append(callback)
 
         def disconnect() -> None:
             with self._lock:
-                if callback in self._callbacks[name]:
-                    self._callbacks[name].remove(callback)
+                if callback in self._callbacks[key]:
+                    self._callbacks[key].remove(callback)
 
         return disconnect
 
-    def emit(self, name: str, **payload: Any) -> None:
-        self._check(name)
-        with self._lock:
-            callbacks = list(self._callbacks[name])
-        for cb in callbacks:
-            try:
-                cb(**payload)
-            except Exception:  # a broken view must not break the model
-                log.exception("event handler for %r failed", name)
-
-    def _check(self, name: str) -> None:
-        if name not in self._names:
-            raise KeyError(f"unknown event {name!r}; known: {sorted(self._names)}")
+    def _check(self, event_type: type) -> None:
+        if event_type not in self._callbacks or event_type is None:
+            known = ", ".join(t.__name__ for t in self._types)
+            raise KeyError(f"unknown event {getattr(event_type, '__name__', event_type)!r}; known: {known}")

@@ -51,6 +51,7 @@ class Progress:
     total: int | None  # None: unknown length (an indeterminate bar)
     message: str
     rate: float | None  # items per second since the job started
+    frame: int | None = None  # the video frame the job is on, when it works through frames
 
     @property
     def fraction(self) -> float | None:
@@ -73,8 +74,9 @@ class JobContext:
         if self._job._cancel_event.is_set():
             raise CancelledError(f"{self._job.name}: cancelled")
 
-    def report(self, done: int, total: int | None = None, message: str = "") -> None:
-        self._job._set_progress(done, total, message)
+    def report(self, done: int, total: int | None = None, message: str = "",
+               frame: int | None = None) -> None:
+        self._job._set_progress(done, total, message, frame)
 
     def add_partial(self, item: Any) -> None:
         self._job._add_partial(item)
@@ -187,10 +189,10 @@ class Job(Generic[T]):
             # A job that noticed cancel and returned normally still counts as cancelled.
             self._finish(JobState.CANCELLED if self._cancel_event.is_set() else JobState.DONE)
 
-    def _set_progress(self, done: int, total: int | None, message: str) -> None:
+    def _set_progress(self, done: int, total: int | None, message: str, frame: int | None = None) -> None:
         elapsed = time.monotonic() - self._started_at if self._started_at else 0.0
         rate = done / elapsed if elapsed > 0 and done else None
-        self._progress = Progress(done, total, message, rate)
+        self._progress = Progress(done, total, message, rate, frame)
         with self._lock:
             callbacks = list(self._progress_callbacks)
         for cb in callbacks:

@@ -102,13 +102,22 @@ def load_embedder(name: str | None = "auto", weights: str | Path | None = None, 
     from annotator.engines.device import pick_device
 
     dev = pick_device(device)
-    name = name or "auto"
-    if name == "auto" and weights is not None:
-        name = "clip-vit-b-32"
-    name, _why = registry.choose("search", name, dev, weights)
+    name, _why = choose_embedder(name, weights, dev)
     folder = Path(registry.require(name, weights))
     model, processor, family = load_snapshot(folder)
     return HubEmbedder(model, processor, name, family, dev, **options)
+
+
+def choose_embedder(name: str | None = "auto", weights: str | Path | None = None,
+                    device: str = "cpu") -> tuple[str, str]:
+    """(registry name, why) of the search model ``load_embedder`` would load; a snapshot folder
+    with "auto" is taken as CLIP ViT-B/32 (its config says which CLIP, not which registry name)."""
+    from annotator.engines import weights as registry
+
+    name = name or "auto"
+    if name == "auto" and weights is not None:
+        name = "clip-vit-b-32"
+    return registry.choose("search", name, device, weights)
 
 
 def load_snapshot(folder: Path) -> tuple[Any, Any, str]:

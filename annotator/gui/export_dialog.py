@@ -1,9 +1,9 @@
 """Ctrl+E: export the project as a dataset, in the background, with progress and cancel.
 
-The export is ``annotator.formats.export_project`` run as a Job on the session's I/O lane,
-on the project *path*, which the formats open read-only: the app keeps writing meanwhile,
-and what gets exported is what was committed when the export read it. Progress is polled
-from the Job (a timer while it runs), so no worker thread touches the dialog.
+The export is ``Session.export``: a Job on the session's I/O lane over the project *path*,
+which the formats open read-only: the app keeps writing meanwhile, and what gets exported is
+what was committed when the export read it. Its progress and end arrive as the Session's job
+events through the bridge, so no worker thread touches the dialog.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -29,11 +29,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.core.jobs import Job, JobState, Workers
-from annotator.formats import FORMATS, ExportOptions, FormatSpec, export_project
+from annotator.app.events import JobFinished, JobProgress
+from annotator.app.values import FORMATS, ExportOptions, FormatSpec, Job, JobState
 from annotator.gui.jobs import SessionBridge
-
-POLL_MS = 100
 
 
 class ExportDialog(QDialog):
@@ -107,9 +105,7 @@ class ExportDialog(QDialog):
         buttons.addWidget(self.cancel_button)
         layout.addLayout(buttons)
 
-        self._timer = QTimer(self)
-        self._timer.setInterval(POLL_MS)
-        self._timer.timeout.connect(self._poll)
+        bridge.event.connect(self._on_event)  # the export job's progress and end
         self.format.currentIndexChanged.connect(self._format_changed)
         self._format_changed()
 
@@ -137,7 +133,7 @@ class ExportDialog(QDialog):
         self.out.setText(str(self._default_output(spec)))
 
     def _default_output(self, spec: FormatSpec) -> Path:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         base = Path(project.path) if project is not None else Path.cwd() / "annotations"
         stem = base.name.removesuffix(".annot")
         stem = Path(stem).stem if Path(stem).suffix else stem
@@ -158,7 +154,7 @@ class ExportDialog(QDialog):
 
     # --- running ---------------------------------------------------------------------------------
     def start(self) -> Job[Any] | None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         if project is None or (self.job is not None and not self.job.done()):
             return None
         out = Path(self.out.text().strip()).expanduser()
@@ -170,39 +166,27 @@ class ExportDialog(QDialog):
         except ValueError as exc:
             self.status.setText(str(exc))
             return None
-        spec, project_path = self.spec, Path(project.path)
-
-        def work(ctx: Any) -> Any:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            return export_project(project_path, spec.name, out, options,
-                                  progress=lambda done, total, message="": ctx.report(done, total, message),
-                                  cancel=ctx)
-
+        spec = self.spec
         self.summary = None
-        self.job = self.session.workers.submit(Workers.IO_LANE, f"export {spec.name}", work)
+        self.job = self.session.export(spec.name, out, options)
         self.progress.setRange(0, 0)
         self.progress.show()
         self.show_button.hide()
         self.status.setText(f"Exporting {spec.title}…")
         self.export_button.setEnabled(False)
         self.cancel_button.setText("Cancel")
-        self._timer.start()
         return self.job
 
-    def _poll(self) -> None:
-        job = self.job
-        if job is None:
-            self._timer.stop()
-            return
-        progress = job.progress
-        if progress.total:
-            self.progress.setRange(0, progress.total)
-            self.progress.setValue(progress.done)
-        if progress.message:
-            self.status.setText(progress.message)
-        if job.done():
-            self._timer.stop()
-            self._finished(job)
+    def _on_event(self, event: object) -> None:
+        match event:
+            case JobProgress(job=job, done=done, total=total, message=message) if job is self.job:
+                if total:
+                    self.progress.setRange(0, total)
+                    self.progress.setValue(done)
+                if message:
+                    self.status.setText(message)
+            case JobFinished(job=job) if job is self.job:
+                self._finished(job)
 
     def _finished(self, job: Job[Any]) -> None:
         self.export_button.setEnabled(True)
@@ -236,5 +220,4 @@ class ExportDialog(QDialog):
     def done(self, result: int) -> None:
         if self.job is not None and not self.job.done():
             self.job.cancel()  # closing the dialog stops the export
-        self._timer.stop()
         super().done(result)

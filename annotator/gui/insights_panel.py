@@ -35,10 +35,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.app.describe import kinds as insight_kinds
-from annotator.app.describe import runs as describe_runs
-from annotator.app.engines import ModelStatus
-from annotator.core.jobs import Job, JobState, Progress
+from annotator.app.events import (
+    CategoriesChanged,
+    InsightsChanged,
+    JobFinished,
+    JobProgress,
+    ObjectsChanged,
+    ProjectClosed,
+    ProjectOpened,
+)
+from annotator.app.values import Job, JobState, ModelStatus, parse_labels
 from annotator.errors import AnnotatorError
 from annotator.gui import style
 from annotator.gui.jobs import SessionBridge
@@ -59,7 +65,6 @@ class InsightsPanel(QWidget):
         self.setObjectName("insightsPanel")
         self.bridge = bridge
         self.session = bridge.session
-        self.describers = self.session.engines.describers()
         self._object_id: int | None = None
         self._job: Job[Any] | None = None
         self._building = False
@@ -69,15 +74,9 @@ class InsightsPanel(QWidget):
         self._refresh_timer.setSingleShot(True)
         self._refresh_timer.setInterval(0)  # coalesce the many store events of one run
         self._refresh_timer.timeout.connect(self.refresh)
-        b = bridge
-        b.project_opened.connect(self._on_project_opened)
-        b.project_closed.connect(self._on_project_closed)
-        for signal in (b.insights_changed, b.objects_changed, b.categories_changed):
-            signal.connect(self._refresh_timer.start)
-        b.job_progress.connect(self._on_job_progress)
-        b.job_finished.connect(self._on_job_finished)
+        bridge.event.connect(self._on_event)
         self.refresh_models()
-        self._on_project_opened(self.session.project)
+        self._on_project_opened(None)
 
     # --- building ---------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -170,7 +169,7 @@ class InsightsPanel(QWidget):
 
     def refresh_models(self) -> None:
         """Look again at which describer models are installed (e.g. after a download)."""
-        self._status = {task: self.describers.status(task) for task in ("classify", "caption")}
+        self._status = {task: self.session.describer_status(task) for task in ("classify", "caption")}
         missing = [s.message for s in self._status.values() if not s.ready]
         if missing:
             self.banner.setText("\n".join(missing) + "\n(Or use Models… in the app to download them.)")
@@ -183,7 +182,7 @@ class InsightsPanel(QWidget):
         self._fill_clip()
 
     def classify(self) -> Job[Any] | None:
-        labels = describe_runs.parse_labels(self.labels_edit.text())
+        labels = parse_labels(self.labels_edit.text())
         self._save_labels()
         return self._start("Classifying", lambda: self.session.classify(labels))
 
@@ -202,14 +201,14 @@ class InsightsPanel(QWidget):
 
     def accept(self, label: str, insight_id: int | None = None) -> None:
         """Make ``label`` the selected object's class (one undoable step)."""
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         if project is None or self._object_id is None:
             return
-        if self._call(describe_runs.accept_label, project, self._object_id, label, insight_id) is not _FAILED:
+        if self._call(self.session.accept_label, self._object_id, label, insight_id) is not _FAILED:
             self._say(f"Class set to '{label}'.")
 
     def seek(self, frame: int) -> None:
-        if self.session.project is not None:
+        if self.session.is_open:
             self.session.set_frame(frame)
 
     def shutdown(self) -> None:
@@ -217,9 +216,22 @@ class InsightsPanel(QWidget):
         self.cancel()
 
     # --- filling ------------------------------------------------------------------------------------
-    def _on_project_opened(self, project: Any) -> None:
+    def _on_event(self, event: object) -> None:
+        match event:
+            case ProjectOpened():
+                self._on_project_opened(event)
+            case ProjectClosed():
+                self._on_project_closed()
+            case InsightsChanged() | ObjectsChanged() | CategoriesChanged():
+                self._refresh_timer.start()
+            case JobProgress():
+                self._on_job_progress(event)
+            case JobFinished(job=job, kind=kind):
+                self._on_job_finished(job, kind)
+
+    def _on_project_opened(self, _event: ProjectOpened | None) -> None:
         self._object_id = None
-        saved = describe_runs.saved_labels(project) if project is not None else []
+        saved = self.session.view.saved_labels() if self.session.is_open else []
         self.labels_edit.setText(", ".join(saved))
         self.refresh()
         self._update_buttons()
@@ -235,7 +247,7 @@ class InsightsPanel(QWidget):
         try:
             self.labels_tree.clear()
             self.object_caption.clear()
-            project = self.session.project
+            project = self.session.view if self.session.is_open else None
             oid = self._object_id
             info = None
             if project is not None and oid is not None:
@@ -250,9 +262,9 @@ class InsightsPanel(QWidget):
                 self.object_hint.setText("Select an object to see its labels and caption.")
                 return
             assert project is not None and oid is not None
-            category = project.category(info.category_id).name if info.category_id is not None else None
+            category = project.category_name(info.category_id)
             self.object_header.set_title(f"Object {oid} · {info.name}")
-            found = describe_runs.latest(project, insight_kinds.OBJECT_LABELS, oid)
+            found = project.object_labels(oid)
             if found is None:
                 self.object_hint.setText(f"Class: {category or 'none'}. No labels yet: press Classify.")
             else:
@@ -262,7 +274,7 @@ class InsightsPanel(QWidget):
                 for entry in found.payload.get("labels") or []:
                     self._add_label_row(found, str(entry.get("label", "")), float(entry.get("score", 0.0)),
                                         category)
-            caption = describe_runs.latest(project, insight_kinds.OBJECT_CAPTION, oid)
+            caption = project.object_caption(oid)
             if caption is not None:
                 self.object_caption.setText(str(caption.payload.get("text", "")))
                 self.object_caption.setCursorPosition(0)  # show the start of a long caption
@@ -297,20 +309,19 @@ class InsightsPanel(QWidget):
         self._building = True
         try:
             self.segments_tree.clear()
-            project = self.session.project
+            project = self.session.view if self.session.is_open else None
             if project is None:
                 self.clip_labels.setText("")
                 return
-            found = describe_runs.clip_labels(project)
+            found = project.clip_labels()
             if found is None:
                 self.clip_labels.setText("No clip labels yet.")
             else:
                 parts = [f"{e.get('label')} {100 * float(e.get('score', 0)):.0f} %"
                          for e in (found.payload.get("labels") or [])[:5]]
                 self.clip_labels.setText("Clip: " + " · ".join(parts))
-            rows = [(ins.frame_start or 0, 0, ins) for ins in describe_runs.segments(project)]
-            frame_captions = project.insights(kind=insight_kinds.FRAME_CAPTION)
-            rows += [(ins.frame_start or 0, 1, ins) for ins in frame_captions if ins.object_id is None]
+            rows = [(ins.frame_start or 0, 0, ins) for ins in project.segments()]
+            rows += [(ins.frame_start or 0, 1, ins) for ins in project.frame_captions()]
             for _frame, kind, ins in sorted(rows, key=lambda r: (r[0], r[1], r[2].id)):
                 self.segments_tree.addTopLevelItem(self._segment_item(ins, kind == 1))
         finally:
@@ -339,34 +350,34 @@ class InsightsPanel(QWidget):
         self.seek(int(item.data(0, FRAME_ROLE)))
 
     def _on_segment_changed(self, item: QTreeWidgetItem, column: int) -> None:
-        if self._building or column != 1 or self.session.project is None:
+        if self._building or column != 1 or not self.session.is_open:
             return
         insight_id = int(item.data(0, ID_ROLE))
         text = item.text(1).strip()
         if not text:  # an empty caption is no caption: put the old one back
             self._refresh_timer.start()
             return
-        if self._call(describe_runs.edit_caption, self.session.project, insight_id, text) is not _FAILED:
+        if self._call(self.session.edit_caption, insight_id, text) is not _FAILED:
             self._say("Caption edited.")
 
     def _object_caption_edited(self) -> None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         insight_id = self.object_caption.property("insight_id")
         if self._building or project is None or insight_id is None:
             return
         text = self.object_caption.text().strip()
         if text:
-            self._call(describe_runs.edit_caption, project, int(insight_id), text)
+            self._call(self.session.edit_caption, int(insight_id), text)
         else:
             self._refresh_timer.start()
 
     def _save_labels(self) -> None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         if project is None or project.readonly:
             return
-        labels = describe_runs.parse_labels(self.labels_edit.text())
-        if labels != describe_runs.saved_labels(project):
-            self._call(describe_runs.save_labels, project, labels)
+        labels = parse_labels(self.labels_edit.text())
+        if labels != project.saved_labels():
+            self._call(self.session.save_labels, labels)
 
     # --- runs ---------------------------------------------------------------------------------------
     def _start(self, what: str, start: Callable[[], Job[Any]]) -> Job[Any] | None:
@@ -383,8 +394,8 @@ class InsightsPanel(QWidget):
         self.status.setText(f"{what}…")
         return job
 
-    def _on_job_progress(self, job: Job[Any], progress: Progress) -> None:
-        if job is not self._job:
+    def _on_job_progress(self, progress: JobProgress) -> None:
+        if progress.job is not self._job:
             return
         if progress.total:
             self.progress.setRange(0, int(progress.total))
@@ -416,7 +427,7 @@ class InsightsPanel(QWidget):
     def _update_buttons(self, running: bool | None = None) -> None:
         if running is None:
             running = self._job is not None and not self._job.done()
-        has_project = self.session.project is not None
+        has_project = self.session.is_open
         classify_ok = self._status.get("classify") is not None and self._status["classify"].ready
         caption_ok = self._status.get("caption") is not None and self._status["caption"].ready
         self.classify_button.setEnabled(has_project and classify_ok and not running)

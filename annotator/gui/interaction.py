@@ -20,8 +20,16 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QColor
 
-from annotator.core.jobs import Job, JobState
-from annotator.core.project import ObjectInfo
+from annotator.app.events import (
+    FrameChanged,
+    MarksChanged,
+    MasksChanged,
+    ObjectsChanged,
+    ProjectClosed,
+    ProjectOpened,
+    PromptsChanged,
+)
+from annotator.app.values import Job, JobState, ObjectInfo
 from annotator.errors import AnnotatorError
 from annotator.gui.canvas import CanvasView
 from annotator.gui.jobs import SessionBridge
@@ -64,19 +72,13 @@ class Interaction(QObject):
         self._redraw_timer.setInterval(REDRAW_MS)
         self._redraw_timer.timeout.connect(self.redraw)
 
-        bridge.frame_changed.connect(self._on_frame_changed)
-        bridge.masks_changed.connect(self._on_masks_changed)
-        bridge.objects_changed.connect(self._on_objects_changed)
-        bridge.prompts_changed.connect(lambda _oid, _frame: self._schedule())
-        bridge.marks_changed.connect(lambda _oid, _frames: self._schedule())
-        bridge.project_opened.connect(self._on_project_opened)
-        bridge.project_closed.connect(self._on_project_closed)
+        bridge.event.connect(self._on_event)
 
     # --- selection ---------------------------------------------------------------------------------
     def select(self, oid: int | None) -> None:
         oid = oid or None
         if oid is not None and oid not in self._objects:
-            self._objects = {o.id: o for o in self.session.objects()} if self.session.project else {}
+            self._objects = {o.id: o for o in self.session.objects()} if self.session.is_open else {}
             if oid not in self._objects:
                 return
         if oid == self.current_object:
@@ -95,7 +97,7 @@ class Interaction(QObject):
             self._say(f"There is no object {n} (there are {len(ordered)}).", "info")
 
     def new_object(self) -> int | None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return None
         info = self.session.add_object()
         self._objects[info.id] = info
@@ -117,7 +119,7 @@ class Interaction(QObject):
 
     # --- prompts ---------------------------------------------------------------------------------
     def click(self, x: float, y: float, positive: bool) -> Job[Any] | None:
-        if self.session.project is None or self.canvas.frame_rgb is None:
+        if not self.session.is_open or self.canvas.frame_rgb is None:
             return None
         oid = self._object_for_edit(create=positive)
         if oid is None:
@@ -135,7 +137,7 @@ class Interaction(QObject):
         return self._track(job)
 
     def box(self, x0: float, y0: float, x1: float, y1: float) -> Job[Any] | None:
-        if self.session.project is None or self.canvas.frame_rgb is None:
+        if not self.session.is_open or self.canvas.frame_rgb is None:
             return None
         oid = self._object_for_edit(create=True)
         if oid is None:
@@ -156,13 +158,13 @@ class Interaction(QObject):
         return self._track(job)
 
     def pick(self, x: float, y: float) -> None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return
         oid = self.canvas.overlays.object_at(x, y, self.session.masks_on_frame(self.canvas.frame_index))
         self.select(oid)
 
     def commit(self) -> None:
-        if self.current_object is not None and self.session.project is not None:
+        if self.current_object is not None and self.session.is_open:
             self.session.commit_prompts(self.current_object)
             self._clear_preview()
 
@@ -171,7 +173,7 @@ class Interaction(QObject):
         tool = self.canvas.tool
         if tool is not None and tool.cancel():
             return True
-        if self.current_object is None or self.session.project is None:
+        if self.current_object is None or not self.session.is_open:
             return False
         state = self.session.prompt_state(self.current_object)
         if state is None or (not state.points and state.box is None):
@@ -183,7 +185,7 @@ class Interaction(QObject):
         return True
 
     def has_prompts(self) -> bool:
-        if self.current_object is None or self.session.project is None:
+        if self.current_object is None or not self.session.is_open:
             return False
         state = self.session.prompt_state(self.current_object)
         return state is not None and bool(state.points or state.box is not None)
@@ -215,7 +217,7 @@ class Interaction(QObject):
     # --- direct edits --------------------------------------------------------------------------------
     def stroke(self, mask: np.ndarray, erase: bool) -> None:
         oid = self._object_for_edit(create=not erase)
-        if oid is None or self.session.project is None:
+        if oid is None or not self.session.is_open:
             return
         try:
             self.session.paint(oid, mask, erase=erase, frame=self.canvas.frame_index)
@@ -243,10 +245,10 @@ class Interaction(QObject):
 
     def toggle_reviewed(self) -> None:
         oid = self._object_for_edit(create=False)
-        if oid is None or self.session.project is None:
+        if oid is None or not self.session.is_open:
             return
         frame = self.session.current_frame
-        reviewed = frame in self.session.project.reviewed_frames(oid)
+        reviewed = frame in self.session.view.reviewed_frames(oid)
         self.session.set_reviewed(oid, not reviewed)
         self._say(f"Frame {frame} {'un' if reviewed else ''}marked as reviewed.", "info")
 
@@ -258,7 +260,7 @@ class Interaction(QObject):
     def redraw(self) -> None:
         """Masks, prompts and the heads-up text for the frame on screen, from the store."""
         canvas, session = self.canvas, self.session
-        if session.project is None or canvas.frame_rgb is None:
+        if not session.is_open or canvas.frame_rgb is None:
             return
         frame = canvas.frame_index
         records = session.masks_on_frame(frame)
@@ -294,6 +296,21 @@ class Interaction(QObject):
                             QColor(info.color))
 
     # --- bridge ---------------------------------------------------------------------------------------------
+    def _on_event(self, event: object) -> None:
+        match event:
+            case FrameChanged(frame=frame):
+                self._on_frame_changed(frame)
+            case MasksChanged(object_id=oid, frames=frames):
+                self._on_masks_changed(oid, frames)
+            case ObjectsChanged():
+                self._on_objects_changed()
+            case PromptsChanged() | MarksChanged():
+                self._schedule()
+            case ProjectOpened():
+                self._on_project_opened(event)
+            case ProjectClosed():
+                self._on_project_closed()
+
     def _on_project_opened(self, _project: object) -> None:
         self._objects = {o.id: o for o in self.session.objects()}
         self.current_object = None
@@ -316,7 +333,7 @@ class Interaction(QObject):
         self.frames.request(frame)
 
     def _on_frame_ready(self, frame: int, rgb: np.ndarray) -> None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return
         self.canvas.show_frame(frame, rgb)
         self.redraw()
@@ -326,7 +343,7 @@ class Interaction(QObject):
             self._schedule()
 
     def _on_objects_changed(self) -> None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return
         self._objects = {o.id: o for o in self.session.objects()}
         if self.current_object is not None and self.current_object not in self._objects:

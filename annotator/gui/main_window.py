@@ -34,6 +34,14 @@ from PySide6.QtWidgets import (
 )
 
 from annotator import __version__
+from annotator.app.events import (
+    EngineStatus,
+    FrameChanged,
+    HistoryChanged,
+    Notice,
+    ProjectClosed,
+    ProjectOpened,
+)
 from annotator.app.session import Session
 from annotator.errors import AnnotatorError
 from annotator.gui.actions import ActionRegistry
@@ -110,7 +118,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._show_editor(False)
         self.status.start()
-        self.status.set_engines(**self.session.engines.status())
+        self.status.set_engines(**self.session.engine_status())
 
     # --- public API (tests and app.py use these) ------------------------------------------------------
     def open_path(self, path: str | Path, video: str | None = None) -> Any:
@@ -216,17 +224,12 @@ class MainWindow(QMainWindow):
 
     def _connect(self) -> None:
         b = self.bridge
-        b.project_opened.connect(self._on_project_opened)
-        b.project_closed.connect(self._on_project_closed)
-        b.frame_changed.connect(self._on_frame_changed)
+        b.event.connect(self._on_event)
         # Coalesce: one propagation fires many changes, the labels need one refresh.
         self._history_timer = QTimer(self)
         self._history_timer.setSingleShot(True)
         self._history_timer.setInterval(0)
         self._history_timer.timeout.connect(self._update_history_actions)
-        b.history_changed.connect(self._history_timer.start)
-        b.engine_status.connect(self._on_engine_status)
-        b.notice.connect(lambda message, level: self.say(message, level))
         self.opener.started.connect(lambda path: self.welcome.set_busy(f"Opening {Path(path).name}…"))
         self.opener.opened.connect(lambda _path: self.welcome.set_busy(""))
         self.opener.failed.connect(lambda _path, _error: self.welcome.set_busy(""))
@@ -273,7 +276,7 @@ class MainWindow(QMainWindow):
         self._history(self.session.redo, "Redid", "Nothing to redo")
 
     def _history(self, call: Any, verb: str, nothing: str) -> None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return
         try:
             label = call()
@@ -292,18 +295,18 @@ class MainWindow(QMainWindow):
         self.notices.hide()
 
     def step(self, delta: int) -> None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return
         if self.player.is_playing:
             self.player.pause()
         self.session.step_frames(delta)
 
     def go_to(self, frame: int) -> None:
-        if self.session.project is not None:
+        if self.session.is_open:
             self.session.set_frame(frame)
 
     def toggle_play(self) -> None:
-        if self.session.project is not None:
+        if self.session.is_open:
             self.player.toggle()
 
     def _space_tapped(self) -> None:
@@ -311,18 +314,18 @@ class MainWindow(QMainWindow):
             self.toggle_play()
 
     def close_project(self) -> None:
-        if self.session.project is not None:
+        if self.session.is_open:
             self.session.close()
 
     def export(self) -> None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return
         dialog = ExportDialog(self.bridge, self, selected_object=self.interaction.current_object)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         open_dialog(dialog)
 
     def save_copy(self) -> None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         if project is None:
             return
         from PySide6.QtWidgets import QFileDialog
@@ -335,7 +338,7 @@ class MainWindow(QMainWindow):
             return
         def done(job: Any) -> None:  # runs on the I/O thread: go through the bridge's signal
             if job.error is None:  # a failure is reported by the Session itself
-                self.bridge.notice.emit(f"Saved a copy as {target}", "info")
+                self.bridge.event.emit(Notice(f"Saved a copy as {target}", "info"))
 
         self.session.save_copy(target).on_done(done)
 
@@ -363,14 +366,28 @@ class MainWindow(QMainWindow):
         return_focus(self)
 
     # --- bridge reactions -----------------------------------------------------------------------------
-    def _on_project_opened(self, project: Any) -> None:
+    def _on_event(self, event: object) -> None:
+        match event:
+            case ProjectOpened():
+                self._on_project_opened(event)
+            case ProjectClosed():
+                self._on_project_closed()
+            case FrameChanged(frame=frame):
+                self._on_frame_changed(frame)
+            case HistoryChanged():
+                self._history_timer.start()
+            case EngineStatus():
+                self._on_engine_status(event.segmenter, event.tracker, event.device, event.reason)
+            case Notice(message=message, level=level):
+                self.say(message, level)
+
+    def _on_project_opened(self, event: ProjectOpened) -> None:
         self._show_editor(True)
-        video = self.session.video
-        name = Path(video.path).name if video is not None else Path(project.path).name
+        name = Path(event.video_path).name
         self.setWindowTitle(f"{name} — Annotator")
         self._on_frame_changed(self.session.current_frame)
         if self._precompute:
-            self.session.engines.enable_precompute()
+            self.session.enable_precompute()
         self.canvas.setFocus()
 
     def _on_project_closed(self) -> None:
@@ -403,7 +420,7 @@ class MainWindow(QMainWindow):
     def _update_history_actions(self) -> None:
         """Name the step undo/redo would revert (it just says "Nothing to undo" when there is
         nothing, so the actions stay enabled while a project is open)."""
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         if project is None or project.closed:
             return
         undo_label, redo_label = project.undo_label(), project.redo_label()

@@ -15,11 +15,9 @@ says where to put the files by hand.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 from typing import Any
 
-from PySide6.QtCore import QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -40,9 +38,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.app.events import EngineStatus, JobFinished, JobProgress
 from annotator.app.session import Session
-from annotator.core.jobs import Job, JobState, Progress, Workers
-from annotator.engines import weights
+from annotator.app.values import Job, JobState
 from annotator.gui import style
 from annotator.gui.focus import open_dialog
 from annotator.gui.icons import icon
@@ -50,16 +48,10 @@ from annotator.gui.jobs import SessionBridge
 from annotator.gui.widgets_common import SectionHeader, app_settings, format_bytes
 
 AUTO = "auto"
+CLASSICAL = "classical"
 COLUMNS = ("Model", "For", "Size", "Licence", "Status")
 TASK_WORDS = {"segment": "clicks", "track": "tracking", "classify": "labels", "caption": "captions"}
 DEVICES = (("auto", "Automatic"), ("cpu", "CPU"), ("cuda", "CUDA GPU"), ("mps", "Apple GPU (MPS)"))
-
-
-class _JobSignals(QObject):
-    """Job callbacks fire on worker threads; these signals carry them to the dialog's thread."""
-
-    progress = Signal(object, object)  # job, Progress
-    finished = Signal(object)  # job
 
 
 class ModelsDialog(QDialog):
@@ -72,18 +64,14 @@ class ModelsDialog(QDialog):
         self.bridge = bridge
         self.session = bridge.session
         self._settings = settings or app_settings()
-        self._signals = _JobSignals(self)
-        self._signals.progress.connect(self._on_progress)
-        self._signals.finished.connect(self._on_finished)
         self.download_job: Job[Any] | None = None
         self.verify_job: Job[Any] | None = None
         self._downloading: str | None = None
-        self._cancel = threading.Event()
         self._rows: list[dict[str, Any]] = []
         self.confirm: QMessageBox | None = None
         self._build()
         self.refresh()
-        bridge.engine_status.connect(self._on_engine_status)  # a method: disconnected when deleted
+        bridge.event.connect(self._on_event)  # a method: disconnected when deleted
 
     # --- layout ------------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -192,7 +180,7 @@ class ModelsDialog(QDialog):
     def refresh(self) -> None:
         """Re-read the registry and what is installed; refill the table and the choices."""
         selected = self.selected_model()
-        self._rows = weights.list_models()
+        self._rows = self.session.models.list()
         self.table.setRowCount(len(self._rows))
         for row, info in enumerate(self._rows):
             cells = (info["name"], ", ".join(TASK_WORDS.get(t, t) for t in info["tasks"]),
@@ -217,13 +205,13 @@ class ModelsDialog(QDialog):
         return "Installed" if info["installed"] else "Not installed"
 
     def _fill_choices(self) -> None:
-        engines = self.session.engines
-        for combo, task, current in ((self.segmenter, "segment", engines.requested_segmenter),
-                                     (self.tracker, "track", engines.requested_tracker)):
+        requested = self.session.requested_models()
+        for combo, task, current in ((self.segmenter, "segment", requested["segmenter"]),
+                                     (self.tracker, "track", requested["tracker"])):
             combo.blockSignals(True)
             combo.clear()
             combo.addItem("Automatic", AUTO)
-            combo.addItem("Classical (no model)", weights.CLASSICAL)
+            combo.addItem("Classical (no model)", CLASSICAL)
             for info in self._rows:
                 if task in info["tasks"]:
                     suffix = "" if info["installed"] else "  (not installed)"
@@ -239,44 +227,52 @@ class ModelsDialog(QDialog):
         self.device.clear()
         for value, label in DEVICES:
             self.device.addItem(label, value)
-            reason = _device_problem(value)
+            reason = self.session.models.device_problem(value)
             if reason:
                 item = self.device.model().item(self.device.count() - 1)
                 item.setEnabled(False)
                 item.setToolTip(reason)
-        self.device.setCurrentIndex(max(0, self.device.findData(engines.requested_device or AUTO)))
+        self.device.setCurrentIndex(max(0, self.device.findData(requested["device"])))
         self.device.blockSignals(False)
 
     def _apply_choice(self, *_: Any) -> None:
         segmenter, tracker = self.segmenter.currentData(), self.tracker.currentData()
         device = self.device.currentData()
-        self.session.engines.set_models(segmenter=segmenter, tracker=tracker, device=device)
+        self.session.set_models(segmenter=segmenter, tracker=tracker, device=device)
         for key, value in (("segmenter", segmenter), ("tracker", tracker), ("device", device)):
             self._settings.setValue(f"models/{key}", value)
         self._show_status()
+
+    def _on_event(self, event: object) -> None:
+        match event:
+            case EngineStatus():
+                self._on_engine_status()
+            case JobProgress(job=job) if job is self.download_job:
+                self._on_progress(event)
+            case JobFinished(job=job) if job in (self.download_job, self.verify_job):
+                self._on_finished(job)
 
     def _on_engine_status(self, *_: object) -> None:
         self._show_status()
 
     def _show_status(self) -> None:
-        engines = self.session.engines
-        status = engines.status()
-        requested = {"segmenter": engines.requested_segmenter, "tracker": engines.requested_tracker}
+        status = self.session.engine_status()
+        requested = self.session.requested_models()
         parts = []
         for key, word in (("segmenter", "Clicks"), ("tracker", "Tracking")):
             name = status[key]
             automatic = (requested[key] or AUTO) == AUTO
             auto = f" <span style='color:{style.TEXT_DIM}'>(automatic)</span>" if automatic else ""
             parts.append(f"{word}: <b>{name}</b>{auto}")
-        parts.append(f"on <b>{_device_label(status['device'])}</b>")
+        parts.append(f"on <b>{self.session.models.device_label(status['device'])}</b>")
         line = " · ".join(parts)
         reasons = list(dict.fromkeys(r.strip() for r in status["reason"].split(";") if r.strip()))
         if reasons:  # the two engines often give the same reason: say it once
             line += f"<br><span style='color:{style.TEXT_DIM}'>{_escape('; '.join(reasons))}</span>"
         self.status.setText(line)
         for combo, task in ((self.segmenter, "segment"), (self.tracker, "track")):
-            combo.setItemText(0, f"Automatic: {_auto_pick(task, status['device'])}")
-        if (engines.requested_device or AUTO) == AUTO:
+            combo.setItemText(0, f"Automatic: {self.session.models.auto_pick(task, status['device'])}")
+        if requested["device"] == AUTO:
             self.device.setItemText(0, f"Automatic: {status['device'].upper()}")
 
     def _update_details(self) -> None:
@@ -287,7 +283,7 @@ class ModelsDialog(QDialog):
             for button in (self.download_button, self.verify_button, self.delete_button):
                 button.setEnabled(False)
             return
-        spec = weights.get_spec(info["name"])
+        spec = self.session.models.spec(info["name"])
         lines = [f"<b>{info['name']}</b>: {_escape(spec.description)}",
                  f"Source: {_escape(info['source'])}"]
         if info["installed"]:
@@ -320,14 +316,7 @@ class ModelsDialog(QDialog):
         if name is None or (self.download_job is not None and not self.download_job.done()):
             return None
         self._hide_message()
-        self._cancel = cancel = threading.Event()
-        signals = self._signals
-
-        def work(ctx: Any) -> Any:
-            return weights.download(name, progress=lambda done, total: ctx.report(done, total, name),
-                                    cancel=cancel)
-
-        job = self.session.workers.submit(Workers.IO_LANE, f"Download {name}", work)
+        job = self.session.models.download(name)
         self.download_job = job
         self._downloading = name
         self.progress.setRange(0, 0)
@@ -336,22 +325,15 @@ class ModelsDialog(QDialog):
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
         self.refresh()
-        # Callbacks last: a job that already failed (offline, modules already imported) calls back at
-        # once, and _on_finished must find it as the current download with its progress shown.
-        job.on_progress(lambda j, p: _emit(signals.progress, j, p))
-        job.on_done(lambda j: _emit(signals.finished, j))
         return job
 
     def cancel_download(self) -> None:
         if self.download_job is not None and not self.download_job.done():
-            self._cancel.set()
-            self.download_job.cancel()
+            self.session.models.cancel(self.download_job)
             self.cancel_button.setEnabled(False)
             self.progress_text.setText("Cancelling…")
 
-    def _on_progress(self, job: Job[Any], progress: Progress) -> None:
-        if job is not self.download_job:
-            return
+    def _on_progress(self, progress: JobProgress) -> None:
         if progress.total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(1000 * progress.done / progress.total))
@@ -375,7 +357,6 @@ class ModelsDialog(QDialog):
         self.progress_text.setText("")
         if job.state is JobState.DONE:
             self._show_message(f"{name} is installed at {job.result()}.", "info")
-            self.session.engines.announce()  # "automatic" may pick it now
         elif job.state is JobState.CANCELLED:
             self._show_message(f"Download of {name} cancelled. The part already fetched is kept; "
                                "Download again to resume.", "warning")
@@ -389,13 +370,9 @@ class ModelsDialog(QDialog):
         if name is None:
             return None
         self._hide_message()
-        signals = self._signals
-        job = self.session.workers.submit(Workers.IO_LANE, f"Verify {name}",
-                                          lambda ctx: weights.verify(name))
-        self.verify_job = job
+        job = self.verify_job = self.session.models.verify(name)
         self.verify_button.setEnabled(False)
         self.progress_text.setText(f"Checking {name}…")
-        job.on_done(lambda j: _emit(signals.finished, j))  # last, as for downloads
         return job
 
     def _verify_done(self, job: Job[Any]) -> None:
@@ -424,12 +401,11 @@ class ModelsDialog(QDialog):
 
     def _delete(self, name: str) -> None:
         try:
-            weights.delete(name)
+            self.session.models.delete(name)
         except OSError as exc:
             self._show_message(f"Could not delete {name}: {exc}", "error")
             return
         self._show_message(f"Deleted {name}.", "info")
-        self.session.engines.announce()
         self.refresh()
 
     # --- messages and closing --------------------------------------------------------------------------
@@ -452,42 +428,6 @@ class ModelsDialog(QDialog):
         super().done(result)
 
 
-def _emit(signal: Any, *args: Any) -> None:
-    with contextlib.suppress(RuntimeError):  # the dialog was closed and deleted while the job ran
-        signal.emit(*args)
-
-
-def _auto_pick(task: str, device: str) -> str:
-    """What "automatic" would run for ``task`` now (looks at installed files only)."""
-    try:
-        return weights.choose(task, AUTO, device if device != "?" else "cpu")[0]
-    except Exception:  # a broken install is reported by the status line, not here
-        return "?"
-
-
-def _device_problem(device: str) -> str | None:
-    """Why a device cannot be chosen here, or None."""
-    if device in (AUTO, "cpu"):
-        return None
-    from annotator.engines.device import pick_device
-    from annotator.errors import DeviceError
-
-    try:
-        pick_device(device)
-    except DeviceError as exc:
-        return str(exc).split(": ", 1)[-1]
-    return None
-
-
-def _device_label(device: str) -> str:
-    try:
-        from annotator.engines.device import device_label
-
-        return device_label(device)
-    except Exception:  # a status line never fails over a label
-        return device
-
-
 def _escape(text: str) -> str:
     return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -499,6 +439,6 @@ def restore_engine_choice(session: Session, settings: QSettings) -> None:
               if settings.value(f"models/{key}")}
     if not chosen:
         return
-    session.engines.set_models(**chosen)
-    if session.engines.status()["segmenter"] == "?":
-        session.engines.set_models(segmenter="auto", tracker="auto", device="auto")
+    session.set_models(**chosen)
+    if session.engine_status()["segmenter"] == "?":
+        session.set_models(segmenter="auto", tracker="auto", device="auto")

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.core.project import ObjectInfo
+from annotator.app.values import ObjectInfo
 from annotator.gui import style
 from annotator.gui.icons import icon, swatch_icon
 

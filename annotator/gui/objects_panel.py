@@ -34,7 +34,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from annotator.core.project import ObjectInfo
+from annotator.app.events import (
+    CategoriesChanged,
+    FrameChanged,
+    MarksChanged,
+    MasksChanged,
+    ObjectsChanged,
+    ProjectClosed,
+    ProjectOpened,
+)
+from annotator.app.values import ObjectInfo
 from annotator.errors import AnnotatorError
 from annotator.gui import style
 from annotator.gui.focus import open_dialog
@@ -89,15 +98,8 @@ class ObjectsPanel(QWidget):
         self._build()
         self._rebuild_timer = _single_shot(self, 0, self._rebuild)
         self._counts_timer = _single_shot(self, COUNTS_MS, self._update_counts)
-        b = bridge
-        b.project_opened.connect(self._on_project_opened)
-        b.project_closed.connect(self._on_project_closed)
-        b.objects_changed.connect(self._rebuild_timer.start)
-        b.categories_changed.connect(self._rebuild_timer.start)
-        b.masks_changed.connect(self._on_masks_changed)
-        b.marks_changed.connect(self._on_marks_changed)
-        b.frame_changed.connect(self._on_frame_changed)
-        if self.session.project is not None:
+        bridge.event.connect(self._on_event)
+        if self.session.is_open:
             self._rebuild()
         else:
             self._set_enabled(False)
@@ -232,7 +234,7 @@ class ObjectsPanel(QWidget):
         return sorted(self._categories.values(), key=str.lower)
 
     def add_object(self) -> int | None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return None
         info = self._call(self.session.add_object)
         if info is None:
@@ -275,7 +277,7 @@ class ObjectsPanel(QWidget):
         if oid is None:
             return
         info = self._objects[oid]
-        frames = self.session.project.mask_count([oid]) if self.session.project else 0
+        frames = self.session.view.mask_count(oid) if self.session.is_open else 0
         box = QMessageBox(QMessageBox.Icon.Warning, "Delete object",
                           f"Delete “{info.name}” and its {frames} mask{'s' if frames != 1 else ''}?",
                           QMessageBox.StandardButton.Cancel, self)
@@ -324,15 +326,8 @@ class ObjectsPanel(QWidget):
     def set_attribute(self, key: str, on: bool) -> None:
         """Set or clear a per-frame attribute (occluded, truncated) of the object on this frame."""
         oid = self._require_current()
-        project = self.session.project
-        if oid is None or project is None:
-            return
-        attributes = dict(project.frame_attributes(oid, self.session.current_frame))
-        if on:
-            attributes[key] = True
-        else:
-            attributes.pop(key, None)
-        self._call(self.session.set_frame_attributes, oid, attributes)
+        if oid is not None and self.session.is_open:
+            self._call(self.session.set_frame_attribute, oid, key, on)
 
     def toggle_review(self) -> None:
         """U: toggle the selected object's review mark on this frame."""
@@ -341,12 +336,12 @@ class ObjectsPanel(QWidget):
             self._set_reviewed(self.session.current_frame not in self._reviewed)
 
     def next_unreviewed(self) -> int | None:
-        return self._jump(lambda oid, after: self.session.next_unreviewed(oid, after=after),
+        return self._jump(lambda oid, after: self.session.next_unreviewed(oid, after=after, wrap=True),
                           "unreviewed frame")
 
     def next_weak_frame(self) -> int | None:
         threshold = self.weak_threshold
-        return self._jump(lambda oid, after: self.session.next_weak_frame(oid, threshold, after=after),
+        return self._jump(lambda oid, after: self.session.next_weak_frame(oid, threshold, after, wrap=True),
                           f"weak frame (confidence < {threshold:.2f})")
 
     def shutdown(self) -> None:
@@ -396,37 +391,23 @@ class ObjectsPanel(QWidget):
             self._call(self.session.set_reviewed, oid, reviewed)
 
     def _jump(self, finder: Callable[[int, int], int | None], what: str) -> int | None:
+        """Go to the next matching frame; the Session's finder wraps around once, like a search."""
         oid = self._require_current()
-        if oid is None or self.session.project is None:
+        if oid is None or not self.session.is_open:
             return None
         here = self.session.current_frame
         frame = self._call(finder, oid, here)
-        wrapped = False
-        if frame is None and here > 0:  # wrap around once, like a search does
-            frame = self._call(finder, oid, 0)
-            if frame is None and self._matches_first_frame(oid, what):
-                frame = 0
-            wrapped = frame is not None
         if frame is None or frame is _FAILED:
             self._say(f"No {what} for {self._objects[oid].name}.")
             return None
+        wrapped = frame <= here
         self.session.set_frame(frame)
         self._say(f"Frame {frame}: {what}" + (" (searched again from the start)" if wrapped else ""))
         return frame
 
-    def _matches_first_frame(self, oid: int, what: str) -> bool:
-        """The finders look *after* a frame; frame 0 is checked here when wrapping."""
-        project = self.session.project
-        record = project.mask(oid, 0) if project is not None else None
-        if record is None:
-            return False
-        if what.startswith("unreviewed"):
-            return 0 not in set(project.reviewed_frames(oid))  # type: ignore[union-attr]
-        return (not record.locked and record.score is not None and record.score < self.weak_threshold)
-
     # --- list ----------------------------------------------------------------------------------------
     def _rebuild(self) -> None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         if project is None or project.closed:
             return
         if self.tree.state() == QAbstractItemView.State.EditingState:
@@ -434,7 +415,7 @@ class ObjectsPanel(QWidget):
             return
         self._objects = {o.id: o for o in project.objects()}
         self._categories = {c.id: c.name for c in project.categories()}
-        counts = {oid: project.mask_count([oid]) for oid in self._objects}
+        counts = project.mask_counts(list(self._objects))
         self._building = True
         try:
             self.tree.fill(list(self._objects.values()), self._categories, counts)
@@ -449,10 +430,10 @@ class ObjectsPanel(QWidget):
         return self.tree.item_for(oid)
 
     def _update_counts(self) -> None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         if project is None or project.closed:
             return
-        self.tree.set_counts({oid: project.mask_count([oid]) for oid in self._objects})
+        self.tree.set_counts(project.mask_counts(list(self._objects)))
 
     def _on_current_item_changed(self, current: QTreeWidgetItem | None, _previous: Any) -> None:
         if self._building:
@@ -471,7 +452,7 @@ class ObjectsPanel(QWidget):
     def _on_item_clicked(self, item: QTreeWidgetItem, column: int) -> None:
         if column == COL_VISIBLE:
             oid = item.data(COL_ID, ID_ROLE)
-            project = self.session.project
+            project = self.session.view if self.session.is_open else None
             if project is not None and oid in self._objects:  # the store, not the list: it may lag a click
                 self.set_hidden(oid, not project.object(oid).hidden)
 
@@ -508,12 +489,12 @@ class ObjectsPanel(QWidget):
 
     # --- this frame ----------------------------------------------------------------------------------
     def _load_reviewed(self) -> None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         oid = self._current
         self._reviewed = set(project.reviewed_frames(oid)) if project is not None and oid else set()
 
     def _refresh_frame(self) -> None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         oid = self._current
         frame = self.session.current_frame
         enabled = project is not None and oid is not None and not project.closed
@@ -542,6 +523,21 @@ class ObjectsPanel(QWidget):
             self._load_reviewed()
             self._refresh_frame()
 
+    def _on_event(self, event: object) -> None:
+        match event:
+            case ProjectOpened():
+                self._on_project_opened(event)
+            case ProjectClosed():
+                self._on_project_closed()
+            case ObjectsChanged() | CategoriesChanged():
+                self._rebuild_timer.start()
+            case MasksChanged(object_id=oid, frames=frames):
+                self._on_masks_changed(oid, frames)
+            case MarksChanged(object_id=oid, frames=frames):
+                self._on_marks_changed(oid, frames)
+            case FrameChanged(frame=frame):
+                self._on_frame_changed(frame)
+
     def _on_project_opened(self, _project: object) -> None:
         self._rebuild()
 
@@ -565,7 +561,7 @@ class ObjectsPanel(QWidget):
         self._update_buttons()
 
     def _update_buttons(self) -> None:
-        open_ = self.session.project is not None
+        open_ = self.session.is_open
         has = open_ and self._current is not None
         two = open_ and len(self._objects) >= 2
         self.merge_button.setEnabled(two)
@@ -575,7 +571,7 @@ class ObjectsPanel(QWidget):
 
     # --- helpers -------------------------------------------------------------------------------------
     def _require_current(self) -> int | None:
-        if self._current is None or self.session.project is None:
+        if self._current is None or not self.session.is_open:
             self._say("Select an object first (1–9, or click one in the list).", "warning")
             return None
         return self._current

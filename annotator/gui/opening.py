@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QWidget
 
 from annotator.app.session import Session
-from annotator.core.jobs import Job, JobState, Workers
+from annotator.app.values import Job, JobState
 from annotator.errors import ProjectLockedError, VideoMissingError
 from annotator.gui.dialogs import VIDEO_FILTER, RecentFiles, RelinkDialog, error_dialog
 from annotator.gui.focus import open_dialog, return_focus
@@ -61,9 +61,7 @@ class Opener(QObject):
         path = str(path)
         # Close here (it cancels the old project's jobs and waits for them to stop, a frame at
         # most), then open on the I/O lane: a job there must not wait for itself to finish.
-        self.session.close()
-        job = self.session.workers.submit(Workers.IO_LANE, f"open {Path(path).name}",
-                                          lambda ctx: self.session.open(path, video=video))
+        job = self.session.open_in_background(path, video=video)
         self.job = job
         self._paths[job] = (path, video)
         self._relay.watch(job)
@@ -75,7 +73,7 @@ class Opener(QObject):
         if job is self.job:
             self.job = None
         if job.state is JobState.DONE:
-            project = self.session.project
+            project = self.session.view if self.session.is_open else None
             self.recent.add(project.path if project is not None else path)
             self.opened.emit(path)
             return

@@ -19,8 +19,7 @@ from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QColor, QImage, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QGraphicsItem, QGraphicsPathItem, QGraphicsPixmapItem, QGraphicsScene
 
-from annotator.core import masks as rle_ops
-from annotator.core.project import MaskRecord, ObjectInfo
+from annotator.app.values import MaskRecord, ObjectInfo, decode_mask
 
 Z_FILL = 1.0
 Z_OUTLINE = 2.0
@@ -51,7 +50,7 @@ class MaskCache:
             self.hits += 1
             return item
         self.misses += 1
-        mask = rle_ops.decode(record.rle)
+        mask = decode_mask(record)
         item = _Decoded(mask, outline_path(mask), mask.nbytes + len(record.rle["counts"]))
         self._items[key] = item
         self._bytes += item.nbytes

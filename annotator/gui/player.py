@@ -27,6 +27,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSpinBox, QWidget
 
+from annotator.app.events import FrameChanged, ProjectClosed, ProjectOpened
 from annotator.gui.icons import icon
 from annotator.gui.jobs import SessionBridge
 from annotator.gui.widgets_common import tool_button
@@ -61,9 +62,7 @@ class Player(QObject):
         self._timer.setSingleShot(True)
         self._timer.setTimerType(Qt.TimerType.PreciseTimer)
         self._timer.timeout.connect(self._tick)
-        bridge.frame_changed.connect(self._on_frame_changed)
-        bridge.project_closed.connect(self.pause)
-        bridge.project_opened.connect(self._on_project_opened)
+        bridge.event.connect(self._on_event)
 
     # --- public API ------------------------------------------------------------------------
     @property
@@ -87,7 +86,7 @@ class Player(QObject):
             self._set_frame(0)  # play from the start again, as every player does at the end
         self._playing = True
         # Encoding frames for clicks while they fly past only steals CPU from decoding.
-        self.session.engines.pause_precompute(True)
+        self.session.pause_precompute(True)
         self._stats = _Stats(start_frame=self.session.current_frame)
         self._rebase(self.session.current_frame)
         self._schedule(self.session.current_frame)
@@ -99,7 +98,7 @@ class Player(QObject):
         if self._playing:
             self._playing = False
             self._stats.stop()
-            self.session.engines.pause_precompute(False)
+            self.session.pause_precompute(False)
             self.playing_changed.emit(False)
 
     def toggle(self) -> None:
@@ -185,6 +184,15 @@ class Player(QObject):
             self.session.set_frame(frame)
         finally:
             self._moving = False
+
+    def _on_event(self, event: object) -> None:
+        match event:
+            case FrameChanged(frame=frame):
+                self._on_frame_changed(frame)
+            case ProjectClosed():
+                self.pause()
+            case ProjectOpened():
+                self._on_project_opened(event)
 
     def _on_project_opened(self, _project: object) -> None:
         self.pause()

@@ -11,19 +11,18 @@ scrubbing during a run is never fought over.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from annotator.core.jobs import Job, JobState, Progress
+from annotator.app.events import FrameChanged, JobFinished, JobProgress, JobStarted
+from annotator.app.values import Job, JobState
 from annotator.errors import AnnotatorError
 from annotator.gui.icons import icon
 from annotator.gui.jobs import SessionBridge
 
-_FRAME = re.compile(r"frame (\d+)")
 FOLLOW_INTERVAL_MS = 120
 SUMMARY_MS = 5000
 
@@ -70,7 +69,7 @@ class PropagationBar(QFrame):
         self.follow.show()
         self.show()
 
-    def report(self, progress: Progress) -> None:
+    def report(self, progress: JobProgress) -> None:
         if progress.total:
             self.progress.setRange(0, progress.total)
             self.progress.setValue(progress.done)
@@ -115,10 +114,18 @@ class PropagationController(QObject):
         self._hide_timer.setInterval(SUMMARY_MS)
         self._hide_timer.timeout.connect(self._hide_if_idle)
         bar.cancel_clicked.connect(self.cancel)
-        bridge.job_started.connect(self._on_started)
-        bridge.job_progress.connect(self._on_progress)
-        bridge.job_finished.connect(self._on_finished)
-        bridge.frame_changed.connect(self._on_frame_changed)
+        bridge.event.connect(self._on_event)
+
+    def _on_event(self, event: object) -> None:
+        match event:
+            case JobStarted(job=job, kind=kind):
+                self._on_started(job, kind)
+            case JobProgress():
+                self._on_progress(event)
+            case JobFinished(job=job, kind=kind):
+                self._on_finished(job, kind)
+            case FrameChanged(frame=frame):
+                self._on_frame_changed(frame)
 
     @property
     def running(self) -> bool:
@@ -126,7 +133,7 @@ class PropagationController(QObject):
 
     def propagate(self, direction: str) -> Job[Any] | None:
         """``direction``: "forward", "backward" or "all"."""
-        if self.session.project is None:
+        if not self.session.is_open:
             return None
         if self.running:
             self._say("A propagation is already running (Esc cancels it).", "info")
@@ -167,13 +174,12 @@ class PropagationController(QObject):
         self.bar.begin(name, icon_name)
         self._follow_timer.start()
 
-    def _on_progress(self, job: Job[Any], progress: Progress) -> None:
-        if job is not self.job:
+    def _on_progress(self, progress: JobProgress) -> None:
+        if progress.job is not self.job:
             return
         self.bar.report(progress)
-        match = _FRAME.search(progress.message or "")
-        if match:
-            self._follow_target = int(match.group(1))
+        if progress.frame is not None:
+            self._follow_target = progress.frame
 
     def _on_finished(self, job: Job[Any], kind: str) -> None:
         if kind != "propagate" or job is not self.job:
@@ -202,7 +208,7 @@ class PropagationController(QObject):
 
     def _apply_follow(self) -> None:
         target = self._follow_target
-        if (target is None or not self.bar.follow.isChecked() or self.session.project is None
+        if (target is None or not self.bar.follow.isChecked() or not self.session.is_open
                 or target == self._follow_sent):
             return
         self._follow_sent = target

@@ -14,7 +14,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from annotator.app.session import Session
-from annotator.core.jobs import Job, JobState
+from annotator.app.values import Job, JobState
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,8 @@ Find: phrases, comma separated; "On this frame" or "Through the video" adds ever
 new object with detected masks (one undo step); "Accept" locks the selected object's detections.
 
 Everything runs as Session Jobs (``session.text``, app/text_tools.py) on the engine lane; their
-progress comes through the SessionBridge, so no worker touches a widget.
+progress and end come as typed events (JobProgress, JobFinished) through the SessionBridge, so
+no worker touches a widget.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.app.events import JobFinished, JobProgress, ProjectClosed
+from annotator.app.values import Job, JobState
 from annotator.errors import AnnotatorError
 from annotator.gui.jobs import SessionBridge
 from annotator.gui.widgets_common import SectionHeader, format_time
@@ -49,14 +52,12 @@ class SearchPanel(QWidget):
         self.setObjectName("searchPanel")
         self.bridge = bridge
         self.session = bridge.session
-        self._job: Any = None
+        self._job: Job[Any] | None = None
         self._object_id: int | None = None
         self._searched = ""  # the phrase the hits belong to
         self._hit = -1  # index of the hit shown last
         self._build()
-        bridge.job_progress.connect(self._on_job_progress)
-        bridge.job_finished.connect(self._on_job_finished)
-        bridge.project_closed.connect(self._clear)
+        bridge.event.connect(self._on_event)
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -194,21 +195,26 @@ class SearchPanel(QWidget):
         self.status.setText(f"{what}…")
         return job
 
-    def _on_job_progress(self, job: Any, progress: Any) -> None:
-        if job is not self._job:
-            return
+    def _on_event(self, event: object) -> None:
+        match event:
+            case JobProgress(job=job) if job is self._job:
+                self._on_job_progress(event)
+            case JobFinished(job=job, kind=kind) if job is self._job:
+                self._on_job_finished(job, kind)
+            case ProjectClosed():
+                self._clear()
+
+    def _on_job_progress(self, progress: JobProgress) -> None:
         if progress.total:
             self.progress.setRange(0, int(progress.total))
             self.progress.setValue(int(progress.done))
         self.progress.setFormat(f"{progress.message} %v/%m" if progress.total else progress.message)
 
-    def _on_job_finished(self, job: Any, kind: str) -> None:
-        if job is not self._job:
-            return
+    def _on_job_finished(self, job: Job[Any], kind: str) -> None:
         self._job = None
         self.progress.hide()
         self.cancel_button.hide()
-        if job.state.name == "CANCELLED":
+        if job.state is JobState.CANCELLED:
             self._say("Cancelled; what was finished is kept.")
         elif job.error is not None:
             self._say(f"{job.name} failed: {job.error}", "warning")

@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton, QStatusBar, QWidget
 
-from annotator.core.memory import current_rss_mb
+from annotator.app.values import current_rss_mb
 from annotator.gui.icons import icon
 
 _PRETTY = {

@@ -32,6 +32,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from annotator.app.events import (
+    FrameChanged,
+    MarksChanged,
+    MasksChanged,
+    ObjectsChanged,
+    ProjectClosed,
+    ProjectOpened,
+    PromptsChanged,
+)
 from annotator.gui import style
 from annotator.gui.jobs import SessionBridge
 from annotator.gui.player import Player, TransportBar
@@ -150,8 +159,8 @@ class TimelineWidget(QWidget):
         self._strips_timer.timeout.connect(self._render_all_strips)
 
         self._connect()
-        if self.session.project is not None:
-            self._on_project_opened(self.session.project)
+        if self.session.is_open:
+            self._on_project_opened()
         else:
             self._set_enabled(False)
 
@@ -238,13 +247,7 @@ class TimelineWidget(QWidget):
     # --- bridge ------------------------------------------------------------------------------------
     def _connect(self) -> None:
         b = self.bridge
-        b.project_opened.connect(self._on_project_opened)
-        b.project_closed.connect(self._on_project_closed)
-        b.frame_changed.connect(self._on_frame_changed)
-        b.masks_changed.connect(self._on_masks_changed)
-        b.marks_changed.connect(self._on_marks_changed)
-        b.objects_changed.connect(self._on_objects_changed)
-        b.prompts_changed.connect(self._on_prompts_changed)
+        b.event.connect(self._on_event)
         t = self.transport
         t.play.clicked.connect(self.player.toggle)
         t.first.clicked.connect(lambda: self._go(0))
@@ -261,9 +264,25 @@ class TimelineWidget(QWidget):
         self.view.sigResized.connect(lambda *_: (self._fit_lanes(), self._on_view_changed()))
         self.plot.scene().sigMouseMoved.connect(self._hovered)
 
-    def _on_project_opened(self, project: Any) -> None:
-        video = self.session.video
-        self._frame_count = video.frame_count if video is not None else project.video.frame_count
+    def _on_event(self, event: object) -> None:
+        match event:
+            case ProjectOpened():
+                self._on_project_opened(event)
+            case ProjectClosed():
+                self._on_project_closed()
+            case FrameChanged(frame=frame):
+                self._on_frame_changed(frame)
+            case MasksChanged(object_id=oid, frames=frames):
+                self._on_masks_changed(oid, frames)
+            case MarksChanged(object_id=oid, frames=frames):
+                self._on_marks_changed(oid, frames)
+            case ObjectsChanged():
+                self._on_objects_changed()
+            case PromptsChanged(object_id=oid, frame=frame):
+                self._on_prompts_changed(oid, frame)
+
+    def _on_project_opened(self, _event: ProjectOpened | None = None) -> None:
+        self._frame_count = self.session.frame_count  # the video as opened (its project may predate a change)
         n = self._frame_count
         self.transport.frame.blockSignals(True)
         self.transport.frame.setRange(0, max(0, n - 1))
@@ -326,7 +345,7 @@ class TimelineWidget(QWidget):
         self._schedule()
 
     def _on_prompts_changed(self, oid: int, frame: int) -> None:
-        if self.session.project is None:
+        if not self.session.is_open:
             return
         if oid == 0:  # every click session was dropped
             self._prompt_frames.clear()
@@ -353,7 +372,7 @@ class TimelineWidget(QWidget):
             self._update_timer.start()
 
     def _apply_updates(self) -> None:
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         if project is None or project.closed:
             return
         if self._objects_dirty:
@@ -383,7 +402,7 @@ class TimelineWidget(QWidget):
 
     def _rebuild_lanes(self) -> None:
         """Lanes for the visible objects, in id order; new lanes read their whole track once."""
-        project = self.session.project
+        project = self.session.view if self.session.is_open else None
         objects = [o for o in project.objects() if not o.hidden] if project is not None else []
         wanted = {o.id for o in objects}
         for oid in [o for o in self._lanes if o not in wanted]:

@@ -30,6 +30,7 @@ def main(video: str, x: float, y: float, pace: float) -> int:
     folder = os.environ.get("CRASH_CHILD_SETTINGS") or tempfile.mkdtemp(prefix="annotator-crash-child-")
     QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, folder)
 
+    from annotator.app.events import MasksChanged
     from annotator.app.session import Session
     from annotator.gui.app import create_application
     from annotator.gui.main_window import MainWindow
@@ -45,21 +46,21 @@ def main(video: str, x: float, y: float, pace: float) -> int:
     window.activateWindow()
     state = {"step": "open"}
 
-    def on_masks(_oid: object, frames: object) -> None:
-        if state["step"] == "propagating" and frames:
-            for frame in frames:  # type: ignore[union-attr]
+    def on_masks(event: object) -> None:
+        if isinstance(event, MasksChanged) and state["step"] == "propagating" and event.frames:
+            for frame in event.frames:
                 print(f"written {frame}", flush=True)
 
-    window.bridge.masks_changed.connect(on_masks)
+    window.bridge.event.connect(on_masks)
 
     def tick() -> None:
         step = state["step"]
-        if step == "open" and window.canvas.frame_rgb is not None and session.project is not None:
+        if step == "open" and window.canvas.frame_rgb is not None and session.is_open:
             QTest.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton,
                              Qt.KeyboardModifier.NoModifier, window.canvas.frame_to_view(x, y))
             state["step"] = "clicked"
             print("clicked", flush=True)
-        elif step == "clicked" and not window.interaction.segmenting() and session.project.mask_count() > 0:
+        elif step == "clicked" and not window.interaction.segmenting() and session._project.mask_count() > 0:
             state["step"] = "propagating"
             QTest.keyClick(window.canvas, Qt.Key.Key_F)
             print("propagating", flush=True)

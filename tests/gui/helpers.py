@@ -20,7 +20,7 @@ def wait_for_frame(qtbot: object, window: object, frame: int | None) -> None:
     so the canvas can be ready a moment before the window's title and status bar are)."""
     def shown() -> None:
         session = window.session  # type: ignore[attr-defined]
-        assert session.project is not None
+        assert session.is_open
         target = session.current_frame if frame is None else frame
         assert window.canvas.frame_index == target  # type: ignore[attr-defined]
         assert not window.interaction._redraw_timer.isActive()  # type: ignore[attr-defined]

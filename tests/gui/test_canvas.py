@@ -36,7 +36,7 @@ def drag(window, points: list[tuple[float, float]], button=Qt.MouseButton.LeftBu
 
 
 def wait_mask(qtbot, window, oid: int, frame: int, predicate=lambda r: r is not None) -> None:
-    qtbot.waitUntil(lambda: predicate(window.session.project.mask(oid, frame))
+    qtbot.waitUntil(lambda: predicate(window.session.view.mask(oid, frame))
                     and not window.interaction.segmenting(), timeout=TIMEOUT_MS)
 
 
@@ -82,7 +82,7 @@ def test_pan_by_dragging(make_window, sample_copy, how):
         QTest.keyRelease(canvas, Qt.Key.Key_Space)
     after = canvas.frame_to_view(320, 180)
     assert (after - before) == QPoint(60, 35)
-    assert window.session.project.mask_count() == 0  # panning never prompts
+    assert window.session._project.mask_count() == 0  # panning never prompts
 
 
 def test_overlay_colour_opacity_outline_and_toggle(make_window, sample_copy, sample_gt, qtbot):
@@ -100,7 +100,7 @@ def test_overlay_colour_opacity_outline_and_toggle(make_window, sample_copy, sam
     oid = window.interaction.current_object
     wait_mask(qtbot, window, oid, 0)
     qtbot.waitUntil(lambda: oid in window.canvas.overlays.drawn_objects, timeout=TIMEOUT_MS)
-    colour = QColor(window.session.project.object(oid).color)
+    colour = QColor(window.session.view.object(oid).color)
     tinted = pixel()
     press_key(window, Qt.Key.Key_H)  # every mask hidden: the bare video
     assert not window.registry["toggle_masks"].isChecked()
@@ -122,7 +122,7 @@ def test_overlay_colour_opacity_outline_and_toggle(make_window, sample_copy, sam
 
 def test_brush_stroke_is_one_locked_edit_and_eraser_removes(make_window, sample_copy, qtbot):
     window = make_window(sample_copy)
-    project = window.session.project
+    project = window.session._project
     press_key(window, Qt.Key.Key_N)  # a new object, selected
     oid = window.interaction.current_object
     press_key(window, Qt.Key.Key_P)
@@ -159,7 +159,7 @@ def test_box_drag_segments_and_ctrl_click_picks(make_window, sample_copy, sample
     assert window.canvas.prompts.preview_shown
     oid = window.interaction.current_object
     wait_mask(qtbot, window, oid, 0)
-    assert iou(rle_ops.decode(window.session.project.mask(oid, 0).rle), truth) > 0.7
+    assert iou(rle_ops.decode(window.session.view.mask(oid, 0).rle), truth) > 0.7
     qtbot.waitUntil(lambda: oid in window.canvas.overlays.drawn_objects, timeout=TIMEOUT_MS)
     press_key(window, Qt.Key.Key_N)
     assert window.interaction.current_object != oid
@@ -174,7 +174,7 @@ def test_box_drag_segments_and_ctrl_click_picks(make_window, sample_copy, sample
 
 def test_lock_delete_and_remove_keys(make_window, sample_copy, sample_gt, qtbot):
     window = make_window(sample_copy)
-    project = window.session.project
+    project = window.session._project
     x, y = inner_point(gt_mask(sample_gt, 1, 0))
     click_frame(window, x, y)
     oid = window.interaction.current_object
@@ -202,7 +202,7 @@ def test_escape_clears_prompts_and_enter_commits(make_window, sample_copy, sampl
     qtbot.waitUntil(lambda: window.canvas.prompts.dot_count == 1, timeout=TIMEOUT_MS)
     press_key(window, Qt.Key.Key_Escape)
     qtbot.waitUntil(lambda: window.canvas.prompts.dot_count == 0, timeout=TIMEOUT_MS)
-    assert window.session.project.mask(oid, 0) is not None  # the saved mask stays
+    assert window.session.view.mask(oid, 0) is not None  # the saved mask stays
 
 
 def test_arrow_keys_step_frames_and_the_canvas_follows(make_window, sample_copy, qtbot):

@@ -38,7 +38,7 @@ START = 0
 
 
 def stored_mask(window: Any, oid: int, frame: int) -> np.ndarray | None:
-    record = window.session.project.mask(oid, frame)
+    record = window.session.view.mask(oid, frame)
     return None if record is None else rle_ops.decode(record.rle)
 
 
@@ -55,7 +55,7 @@ def segment_by_click(qtbot: Any, window: Any, x: int, y: int,
 
     def answered() -> None:
         assert not window.interaction.segmenting()
-        record = window.session.project.mask(oid, window.session.current_frame)
+        record = window.session.view.mask(oid, window.session.current_frame)
         assert record is not None and (before is None or record.area != before)
 
     qtbot.waitUntil(answered, timeout=TIMEOUT_MS)
@@ -158,7 +158,7 @@ def test_click_refine_propagate_scrub_undo_redo_reopen(make_window, sample_copy,
     record_property("click_iou", round(first_iou, 4))
     print(f"\nclick IoU vs ground truth: {first_iou:.3f}")
     assert first_iou >= 0.8
-    assert session.project.is_locked(oid, START)  # an edit locks the frame
+    assert session._project.is_locked(oid, START)  # an edit locks the frame
     qtbot.waitUntil(lambda: window.canvas.overlays.drawn_objects == [oid], timeout=TIMEOUT_MS)
     assert window.canvas.prompts.dot_count == 1
 
@@ -205,7 +205,7 @@ def test_click_refine_propagate_scrub_undo_redo_reopen(make_window, sample_copy,
     # Masks on every later frame where the ground truth shows the ellipse.
     frames = session.frame_count
     shown = [f for f in range(START + 1, frames) if gt_mask(sample_gt, ELLIPSE, f).any()]
-    missing = [f for f in shown if (r := session.project.mask(oid, f)) is None or r.area == 0]
+    missing = [f for f in shown if (r := session.view.mask(oid, f)) is None or r.area == 0]
     assert not missing, f"no mask on frames {missing}"
     ious = [iou(stored_mask(window, oid, f), gt_mask(sample_gt, ELLIPSE, f)) for f in shown]
     record_property("propagated_mean_iou", round(float(np.mean(ious)), 4))
@@ -217,23 +217,23 @@ def test_click_refine_propagate_scrub_undo_redo_reopen(make_window, sample_copy,
     assert oid in window.canvas.overlays.drawn_objects
 
     # 5. Undo takes the whole run back in one step; redo brings it back.
-    written = session.project.mask_count([oid])
-    assert session.project.undo_label().startswith("Propagate forward")
+    written = session._project.mask_count([oid])
+    assert session.view.undo_label().startswith("Propagate forward")
     press_key(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: session.project.mask_count([oid]) == 1, timeout=TIMEOUT_MS)
-    assert session.project.mask(oid, START) is not None
+    qtbot.waitUntil(lambda: session._project.mask_count([oid]) == 1, timeout=TIMEOUT_MS)
+    assert session.view.mask(oid, START) is not None
     press_key(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
-    qtbot.waitUntil(lambda: session.project.mask_count([oid]) == written, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session._project.mask_count([oid]) == written, timeout=TIMEOUT_MS)
 
     # 6. Close the window (no question asked) and reopen the project: everything is there.
-    project_path = session.project.path
-    before = {(r.object_id, r.frame): r.rle["counts"] for r in session.project.iter_masks()}
+    project_path = session.view.path
+    before = {(r.object_id, r.frame): r.rle["counts"] for r in session._project.iter_masks()}
     window.close()
-    assert session.project is None
+    assert not session.is_open
     again = make_window(project_path)
-    after = {(r.object_id, r.frame): r.rle["counts"] for r in again.session.project.iter_masks()}
+    after = {(r.object_id, r.frame): r.rle["counts"] for r in again.session._project.iter_masks()}
     assert after == before
-    assert again.session.project.can_undo()  # history survives the restart
+    assert again.session._project.can_undo()  # history survives the restart
 
 
 def test_cancel_keeps_partial_results(make_window, sample_copy, sample_gt, qtbot):
@@ -247,19 +247,19 @@ def test_cancel_keeps_partial_results(make_window, sample_copy, sample_gt, qtbot
     press_key(window, Qt.Key.Key_F)
     qtbot.waitUntil(lambda: window.propagation.job is not None, timeout=TIMEOUT_MS)
     job = window.propagation.job
-    qtbot.waitUntil(lambda: session.project.mask_count([oid]) >= 6, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session._project.mask_count([oid]) >= 6, timeout=TIMEOUT_MS)
     assert window.propagation_bar.isVisible() and window.propagation_bar.cancel_button.isVisible()
     QTest.mouseClick(window.propagation_bar.cancel_button, Qt.MouseButton.LeftButton)
     wait_run_shown(qtbot, window, job)
 
     assert job.state is JobState.CANCELLED
-    kept = session.project.object_frames(oid)
+    kept = session._project.object_frames(oid)
     assert 6 <= len(kept) < session.frame_count, kept
     assert kept == list(range(START, START + len(kept)))  # a contiguous run from the start frame
     assert "kept" in window.propagation_bar.title.text()
     # The cancelled run is still one undo step.
     press_key(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: session.project.object_frames(oid) == [START], timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session._project.object_frames(oid) == [START], timeout=TIMEOUT_MS)
 
 
 def test_escape_cancels_a_running_propagation(make_window, sample_copy, sample_gt, qtbot):
@@ -271,12 +271,12 @@ def test_escape_cancels_a_running_propagation(make_window, sample_copy, sample_g
     oid = segment_by_click(qtbot, window, x, y)
     press_key(window, Qt.Key.Key_Return)  # no prompts left: Esc now means "cancel the run"
     press_key(window, Qt.Key.Key_F)
-    qtbot.waitUntil(lambda: session.project.mask_count([oid]) >= 3, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: session._project.mask_count([oid]) >= 3, timeout=TIMEOUT_MS)
     job = window.propagation.job
     press_key(window, Qt.Key.Key_Escape)
     wait_run_shown(qtbot, window, job)
     assert job.state is JobState.CANCELLED
-    assert session.project.mask_count([oid]) >= 3
+    assert session._project.mask_count([oid]) >= 3
 
 
 def test_backward_then_propagate_all_respects_locks(make_window, sample_copy, sample_gt, qtbot):
@@ -291,7 +291,7 @@ def test_backward_then_propagate_all_respects_locks(make_window, sample_copy, sa
     press_key(window, Qt.Key.Key_B)
     qtbot.waitUntil(lambda: window.propagation.last_job is not None and window.propagation.last_job.done()
                     and not window.propagation.running, timeout=TIMEOUT_MS)
-    assert session.project.object_frames(oid) == list(range(0, 61))
+    assert session._project.object_frames(oid) == list(range(0, 61))
 
     # A correction on frame 30 locks it; "propagate all" then fills every gap between the locks
     # (and after the last one) without touching either locked frame.
@@ -300,15 +300,15 @@ def test_backward_then_propagate_all_respects_locks(make_window, sample_copy, sa
         press_key(window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
     wait_for_frame(qtbot, window, 30)
     x, y = inner_point(gt_mask(sample_gt, ELLIPSE, 30))
-    segment_by_click(qtbot, window, x, y, before=session.project.mask(oid, 30).area)
+    segment_by_click(qtbot, window, x, y, before=session.view.mask(oid, 30).area)
     press_key(window, Qt.Key.Key_Return)
-    locked = {f: session.project.mask(oid, f).rle["counts"] for f in (30, 60)}
-    assert session.project.locked_frames(oid) == [30, 60]
+    locked = {f: session.view.mask(oid, f).rle["counts"] for f in (30, 60)}
+    assert session._project.locked_frames(oid) == [30, 60]
     first_run = window.propagation.last_job
     press_key(window, Qt.Key.Key_F, Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: window.propagation.last_job not in (None, first_run)
                     and window.propagation.last_job.done(), timeout=TIMEOUT_MS)
     assert window.propagation.last_job.state is JobState.DONE
-    assert session.project.object_frames(oid) == list(range(session.frame_count))
-    assert {f: session.project.mask(oid, f).rle["counts"] for f in (30, 60)} == locked
-    assert session.project.locked_frames(oid) == [30, 60]
+    assert session._project.object_frames(oid) == list(range(session.frame_count))
+    assert {f: session.view.mask(oid, f).rle["counts"] for f in (30, 60)} == locked
+    assert session._project.locked_frames(oid) == [30, 60]

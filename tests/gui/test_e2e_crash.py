@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from annotator.app.session import Session, default_project_path
+from annotator.app.project_files import default_project_path
+from annotator.app.session import Session
 from annotator.core.project import Project
 from annotator.errors import ProjectLockedError
 from tests.gui.helpers import gt_mask, inner_point
@@ -91,9 +92,9 @@ def test_sigkill_mid_propagation_loses_nothing(sample_copy, sample_gt, tmp_path)
     # The app opens it again, and the interrupted run is one undo step.
     with Session(segmenter="classical", tracker="classical") as session:
         session.open(sample_copy)
-        assert session.project.mask_count() == len(after)
+        assert session._project.mask_count() == len(after)
         label = session.undo()
         assert label is not None and label.startswith("Propagate"), label
-        assert session.project.object_frames(1) == [0]
+        assert session._project.object_frames(1) == [0]
     with pytest.raises(ProjectLockedError), Project.open(project_path), Project.open(project_path):
         pass  # and a second writer is still refused, as always

@@ -16,7 +16,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication, QKeySequenceEdit, QMessageBox
 
-from annotator.app.session import Session, default_project_path
+from annotator.app.project_files import default_project_path
+from annotator.app.session import Session
 from annotator.core.project import Project
 from annotator.gui.actions import SPECS
 from annotator.gui.app import display_problem
@@ -87,7 +88,7 @@ def test_a_project_open_elsewhere_is_refused_with_a_dialog(make_window, sample_c
         qtbot.waitUntil(lambda: visible_error(window) is not None, timeout=TIMEOUT_MS)
         box = visible_error(window)
         assert "open elsewhere" in box.text().lower()
-        assert window.session.project is None
+        assert not window.session.is_open
         box.close()
 
 
@@ -95,7 +96,7 @@ def test_a_moved_video_is_relinked(make_window, sample_copy, tmp_path, qtbot):
     with Session(segmenter="classical", tracker="classical") as session:
         session.open(sample_copy)
         oid = session.add_object().id
-        project_path = session.project.path
+        project_path = session.view.path
     moved_dir = tmp_path / "moved"
     moved_dir.mkdir()
     moved = moved_dir / "renamed.mp4"
@@ -108,7 +109,7 @@ def test_a_moved_video_is_relinked(make_window, sample_copy, tmp_path, qtbot):
     QTest.keyClicks(dialog.path_edit, str(moved))
     QTest.keyClick(dialog.path_edit, Qt.Key.Key_Return)
     wait_for_frame(qtbot, window, 0)
-    assert Path(window.session.project.video.path) == moved.resolve()
+    assert Path(window.session._project.video.path) == moved.resolve()
     assert [o.id for o in window.session.objects()] == [oid]  # nothing lost
 
 
@@ -134,7 +135,7 @@ def test_recent_files_and_view_settings_survive_a_restart(make_window, sample_co
     press_key(window, Qt.Key.Key_O)
     press_key(window, Qt.Key.Key_Right)
     wait_for_frame(qtbot, window, 1)
-    project_path = str(window.session.project.path)
+    project_path = str(window.session.view.path)
     window.close()
 
     again = make_window()
@@ -200,7 +201,7 @@ def test_closing_never_asks_and_everything_is_saved(make_window, sample_copy, qt
     press_key(window, Qt.Key.Key_N)
     oid = window.interaction.current_object
     press_key(window, Qt.Key.Key_L)  # an edit: lock "absent here"
-    project_path = window.session.project.path
+    project_path = window.session.view.path
     assert window.close()  # returns at once: no "save changes?" question
     assert visible_error(window) is None
     with Project.open(project_path, readonly=True) as project:
@@ -212,7 +213,7 @@ def test_close_project_returns_to_the_welcome_page(make_window, sample_copy, qtb
     window = make_window(sample_copy)
     press_key(window, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.welcome, timeout=TIMEOUT_MS)
-    assert window.session.project is None
+    assert not window.session.is_open
     assert window.welcome.recent_list.count() >= 1
     assert default_project_path(sample_copy).exists()
 
@@ -235,7 +236,7 @@ def test_ctrl_e_exports_coco_in_the_background(make_window, sample_copy, tmp_pat
 
     window = make_window(sample_copy)
     click_frame(window, 189, 198)
-    qtbot.waitUntil(lambda: window.session.project.mask_count() == 1 and not window.interaction.segmenting(),
+    qtbot.waitUntil(lambda: window.session._project.mask_count() == 1 and not window.interaction.segmenting(),
                     timeout=TIMEOUT_MS)
     press_key(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: any(d.isVisible() for d in window.findChildren(ExportDialog)), timeout=TIMEOUT_MS)

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication, QLineEdit, QPushButton
 
 from annotator.app.describe import kinds as insight_kinds
 from annotator.app.describe import runs as describe_runs
+from annotator.app.events import JobProgress
 from annotator.gui.insights_panel import InsightsPanel
 from tests.tiny_describe import install_both
 
@@ -71,11 +72,11 @@ def test_classify_then_accept_a_label_with_one_click_and_undo(session, models, b
         panel.labels_edit.setText("star, dog")
         panel.set_object(3)
         progress: list[int] = []
-        bridge.job_progress.connect(lambda job, p: progress.append(p.done))
+        bridge.event.connect(lambda e: progress.append(e.done) if isinstance(e, JobProgress) else None)
         run_and_wait(qtbot, panel, panel.classify_button)
         assert progress and panel.progress.isHidden() and not panel.cancel_button.isVisible()
         assert "Labelled 3 object(s)" in panel.status.text()
-        assert describe_runs.saved_labels(session.project) == ["star", "dog"]  # kept in the project
+        assert describe_runs.saved_labels(session._project) == ["star", "dog"]  # kept in the project
         qtbot.waitUntil(lambda: panel.labels_tree.topLevelItemCount() == 4)
         labels = [panel.labels_tree.topLevelItem(i).text(0) for i in range(4)]
         assert sorted(labels) == ["dog", "ellipse", "rectangle", "star"]
@@ -85,8 +86,8 @@ def test_classify_then_accept_a_label_with_one_click_and_undo(session, models, b
         row = labels.index("dog")
         button = panel.labels_tree.itemWidget(panel.labels_tree.topLevelItem(row), 2)
         qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
-        dog = next(c for c in session.project.categories() if c.name == "dog")
-        assert session.project.object(3).category_id == dog.id
+        dog = next(c for c in session.view.categories() if c.name == "dog")
+        assert session.view.object(3).category_id == dog.id
         qtbot.waitUntil(lambda: panel.labels_tree.topLevelItem(0) is not None and any(
             panel.labels_tree.itemWidget(panel.labels_tree.topLevelItem(i), 2).text() == "✓ Class"
             for i in range(panel.labels_tree.topLevelItemCount())))
@@ -94,7 +95,7 @@ def test_classify_then_accept_a_label_with_one_click_and_undo(session, models, b
 
         # Undo (the window's Ctrl+Z) reverts it in one step, and the panel follows.
         assert session.undo() == "Set class to 'dog'"
-        assert session.project.object(3).category_id is None
+        assert session.view.object(3).category_id is None
         qtbot.waitUntil(lambda: "Class: none" in panel.object_hint.text())
         assert session.undo() == "Classify"
         qtbot.waitUntil(lambda: panel.labels_tree.topLevelItemCount() == 0)
@@ -133,8 +134,8 @@ def test_caption_segments_seek_and_edit_in_place(session, models, panel, qtbot) 
     editor.selectAll()
     qtbot.keyClicks(editor, "a ball rolls across the field")
     qtbot.keyClick(editor, Qt.Key.Key_Return)  # the delegate commits on the next turn of the loop
-    qtbot.waitUntil(lambda: describe_runs.segments(session.project)[0].payload["edited"])
-    (segment,) = describe_runs.segments(session.project)
+    qtbot.waitUntil(lambda: describe_runs.segments(session._project)[0].payload["edited"])
+    (segment,) = describe_runs.segments(session._project)
     assert segment.payload["text"] == "a ball rolls across the field"
     assert session.undo() == "Edit insight"
     qtbot.waitUntil(lambda: tree.topLevelItem(0) is not None
@@ -145,7 +146,7 @@ def test_caption_segments_seek_and_edit_in_place(session, models, panel, qtbot) 
     panel.object_caption.selectAll()
     qtbot.keyClicks(panel.object_caption, "the red ellipse")
     qtbot.keyClick(panel.object_caption, Qt.Key.Key_Return)
-    (cap,) = session.project.insights(kind=insight_kinds.OBJECT_CAPTION, object_id=1)
+    (cap,) = session._project.insights(kind=insight_kinds.OBJECT_CAPTION, object_id=1)
     assert cap.payload["text"] == "the red ellipse" and cap.payload["edited"]
 
 
@@ -161,7 +162,7 @@ def test_cancel_a_run(session, models, panel, qtbot) -> None:
     blocker.result(30)
     qtbot.waitUntil(lambda: panel._job is None, timeout=WAIT_MS)
     assert "Cancelled" in panel.status.text() and panel.caption_button.isEnabled()
-    assert session.project.insights() == []
+    assert session._project.insights() == []
 
 
 def test_project_closed_and_deleted_object(session, models, panel, qtbot) -> None:

@@ -67,3 +67,23 @@ def test_find_on_frame_then_accept(panel, session, qtbot):
     panel.accept_button.click()
     assert panel.status.text().startswith("Accepted 1")
     assert session.mask(new[0], session.current_frame).locked
+
+
+def test_a_job_that_ends_before_the_panel_stores_it_is_still_seen(session, bridge, show, qtbot):
+    """A Job can finish between submit and the Session's on_done, which then calls back at once on
+    the UI thread, before the panel has recorded the job: the bridge delivers that JobFinished on
+    the next turn of the event loop, so the panel still ends its progress and shows the result."""
+    from annotator.app.finding import FindReport
+    from annotator.core.jobs import finished_job
+    from annotator.gui.search_panel import SearchPanel
+
+    panel = show(SearchPanel(bridge))
+
+    def start():
+        job = finished_job("Find objects by text", FindReport("sam3", "car"))
+        session._track_job(job, "find_text")  # what every Session job does, here already done
+        return job
+
+    assert panel._start("Finding", start) is not None
+    qtbot.waitUntil(lambda: panel.status.text().startswith("Added 0"), timeout=10_000)
+    assert not panel.progress.isVisible() and panel._job is None

@@ -11,6 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox
 
+from annotator.app.events import EngineStatus
 from annotator.core.jobs import JobState
 from annotator.engines import weights
 from annotator.gui.models_dialog import ModelsDialog
@@ -127,7 +128,8 @@ def test_choosing_engines_applies_and_is_remembered(dialog_factory, session, qtb
     assert segmenters[:2] == ["auto", "classical"] and "sam-vit-b" in segmenters
     not_installed = dialog.segmenter.model().item(segmenters.index("sam-vit-b"))
     assert not not_installed.isEnabled()  # a model that is not here cannot be chosen
-    with qtbot.waitSignal(dialog.bridge.engine_status, timeout=2000):
+    with qtbot.waitSignal(dialog.bridge.event, timeout=2000,
+                          check_params_cb=lambda event: isinstance(event, EngineStatus)):
         dialog.segmenter.setCurrentIndex(segmenters.index("classical"))
     assert session.engines.requested_segmenter == "classical"
     assert app_settings().value("models/segmenter") == "classical"

@@ -79,7 +79,7 @@ def test_class_is_completed_from_the_categories_and_new_ones_are_created(session
     qtbot.keyClicks(combo.lineEdit(), "bicycle")
     qtbot.keyClick(combo.lineEdit(), Qt.Key.Key_Return)
     qtbot.waitUntil(lambda: session.category_names() == ["bicycle"])
-    assert session.project.category(objects(session)[a].category_id).name == "bicycle"
+    assert session._project.category(objects(session)[a].category_id).name == "bicycle"
 
     qtbot.waitUntil(lambda: panel._item(b) is not None)
     panel.tree.editItem(panel._item(b), COL_CLASS)
@@ -132,16 +132,16 @@ def test_merge_split_and_swap_through_their_dialogs(session, panel, gt, qtbot):
     dialog = panel.dialog
     assert dialog.values() == (a, b, 20)
     dialog.accept()
-    assert session.project.mask(a, 20).area == int(mask(gt, 2, 20).sum())  # from frame 20: swapped
-    assert session.project.mask(b, 30).area == int(mask(gt, 1, 30).sum())
-    assert session.project.mask(a, 10).area == int(mask(gt, 1, 10).sum())  # before frame 20: unchanged
+    assert session.view.mask(a, 20).area == int(mask(gt, 2, 20).sum())  # from frame 20: swapped
+    assert session.view.mask(b, 30).area == int(mask(gt, 1, 30).sum())
+    assert session.view.mask(a, 10).area == int(mask(gt, 1, 10).sum())  # before frame 20: unchanged
 
     panel.split()
     dialog = panel.dialog
     dialog.frame.setValue(30)
     dialog.accept()
     new = max(objects(session))
-    assert session.project.object_frames(new) == [30] and session.project.object_frames(a) == [10, 20]
+    assert session._project.object_frames(new) == [30] and session._project.object_frames(a) == [10, 20]
     assert panel.current_object_id() == new
 
     panel.select_object(a)
@@ -150,7 +150,7 @@ def test_merge_split_and_swap_through_their_dialogs(session, panel, gt, qtbot):
     dialog.absorb.setCurrentIndex(dialog.absorb.findData(new))
     assert dialog.values() == (a, new)
     dialog.accept()
-    assert new not in objects(session) and session.project.object_frames(a) == [10, 20, 30]
+    assert new not in objects(session) and session._project.object_frames(a) == [10, 20, 30]
 
 
 def test_merge_refuses_the_same_object_twice(session, panel):
@@ -172,20 +172,20 @@ def test_range_edits(session, panel, gt, qtbot):
     dialog = panel.dialog
     dialog.count.setValue(5)
     dialog.accept()
-    assert session.project.object_frames(oid) == list(range(10, 16))
-    assert session.project.locked_frames(oid) == list(range(10, 16))
+    assert session._project.object_frames(oid) == list(range(10, 16))
+    assert session._project.locked_frames(oid) == list(range(10, 16))
 
     panel.set_range_source(lambda: (40, 44))
     panel.range_edit("absent")
     dialog = panel.dialog
     assert dialog.values() == (40, 44)  # taken from the timeline's selection
     dialog.accept()
-    assert [session.project.mask(oid, f).area for f in range(40, 45)] == [0] * 5
+    assert [session.view.mask(oid, f).area for f in range(40, 45)] == [0] * 5
 
     session.set_frame(13)
     panel.range_edit("clear_from")
     panel.dialog.accept()
-    assert session.project.object_frames(oid) == [10, 11, 12]
+    assert session._project.object_frames(oid) == [10, 11, 12]
     assert "Cleared" in panel.status.text()
 
 
@@ -196,7 +196,7 @@ def test_a_refused_edit_is_shown_not_raised(session, panel, qtbot):
     qtbot.waitUntil(lambda: any(isinstance(w, QMessageBox) and w.isVisible() and "did not work" in w.text()
                                 for w in QApplication.topLevelWidgets()))
     assert "no mask" in panel.status.text()
-    assert session.project.object_frames(oid) == []
+    assert session._project.object_frames(oid) == []
     for widget in QApplication.topLevelWidgets():
         if isinstance(widget, QMessageBox):
             widget.close()
@@ -205,14 +205,14 @@ def test_a_refused_edit_is_shown_not_raised(session, panel, qtbot):
 def test_frame_attributes_and_review(session, panel, gt, qtbot):
     oid = panel.add_object()
     session.set_mask(oid, mask(gt, 1, 5), frame=5)
-    session.project.write_tracked_many([(oid, f, gt["objects"]["1"]["masks"][f], s)
+    session._project.write_tracked_many([(oid, f, gt["objects"]["1"]["masks"][f], s)
                                         for f, s in ((6, 0.9), (7, 0.3), (8, 0.95), (9, 0.2))], step=None)
     session.set_frame(5)
     qtbot.mouseClick(panel.attribute_checks["occluded"], Qt.MouseButton.LeftButton)
-    assert session.project.frame_attributes(oid, 5) == {"occluded": True}
+    assert session.view.frame_attributes(oid, 5) == {"occluded": True}
     qtbot.mouseClick(panel.attribute_checks["truncated"], Qt.MouseButton.LeftButton)
     qtbot.mouseClick(panel.attribute_checks["occluded"], Qt.MouseButton.LeftButton)
-    assert session.project.frame_attributes(oid, 5) == {"truncated": True}
+    assert session.view.frame_attributes(oid, 5) == {"truncated": True}
     session.set_frame(6)
     assert not panel.attribute_checks["truncated"].isChecked()
     assert "Tracked · confidence 0.90" in panel.frame_state.text()
@@ -220,7 +220,7 @@ def test_frame_attributes_and_review(session, panel, gt, qtbot):
     assert panel.attribute_checks["truncated"].isChecked()
 
     panel.toggle_review()
-    assert session.project.reviewed_frames(oid) == [5]
+    assert session.view.reviewed_frames(oid) == [5]
     qtbot.waitUntil(panel.reviewed_check.isChecked)
     assert panel.next_unreviewed() == 6
     panel.threshold.setValue(0.5)
@@ -230,7 +230,7 @@ def test_frame_attributes_and_review(session, panel, gt, qtbot):
     assert "from the start" in panel.status.text()
     panel.toggle_review()  # on frame 7
     qtbot.mouseClick(panel.reviewed_check, Qt.MouseButton.LeftButton)  # and off again with the box
-    assert session.project.reviewed_frames(oid) == [5]
+    assert session.view.reviewed_frames(oid) == [5]
 
 
 def test_without_a_selection_actions_explain_themselves(session, panel):

@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from annotator.app.events import FrameChanged
 from annotator.gui.player import MAX_RATE, Player
 from annotator.gui.relay import FrameLoader
 
@@ -26,10 +27,15 @@ def test_plays_the_sample_in_order_at_its_fps(session, bridge, player, qtbot):
     (Session.load_frame, as the canvas does) and delivered back to the UI thread."""
     shown: list[int] = []
     delivered: list[tuple[int, float]] = []
-    bridge.frame_changed.connect(shown.append)
     loader = FrameLoader(session)
     loader.frame_ready.connect(lambda frame, _rgb: delivered.append((frame, time.monotonic())))
-    bridge.frame_changed.connect(loader.request)
+
+    def on_event(event: object) -> None:
+        if isinstance(event, FrameChanged):
+            shown.append(event.frame)
+            loader.request(event.frame)
+
+    bridge.event.connect(on_event)
     session.set_frame(10)
     shown.clear()
     with qtbot.waitSignal(player.playing_changed, timeout=2000) as started:
@@ -71,7 +77,7 @@ def test_stops_at_the_end_and_plays_again_from_the_start(session, player, qtbot)
 
 def test_fast_speeds_show_every_nth_frame_by_plan(session, player, qtbot):
     seen: list[int] = []
-    player.bridge.frame_changed.connect(seen.append)
+    player.bridge.event.connect(lambda e: seen.append(e.frame) if isinstance(e, FrameChanged) else None)
     player.set_speed(4.0)
     stride = player.stride
     assert stride == -(-int(session.video.fps * 4) // int(MAX_RATE))  # 100 fps -> every 2nd frame

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, QPointF, Qt
 
+from annotator.app.events import FrameChanged
 from annotator.core import masks as rle_ops
 from annotator.gui.timeline import TimelineWidget
 from annotator.gui.timeline_lanes import EMPTY, NONE, PRESENT
@@ -37,7 +38,7 @@ def test_lanes_show_masks_locks_confidence_and_reviews(session, timeline, gt, qt
     a = session.add_object("ellipse")
     b = session.add_object("square")
     session.set_mask(a.id, rle_ops.decode(gt_rle(gt, 1, 10)), frame=10)  # a user edit: locked
-    session.project.write_tracked_many([(a.id, f, gt_rle(gt, 1, f), 0.9 - 0.01 * f) for f in range(11, 40)],
+    session._project.write_tracked_many([(a.id, f, gt_rle(gt, 1, f), 0.9 - 0.01 * f) for f in range(11, 40)],
                                        step=None)
     session.mark_absent(b.id, 50, 54)
     session.set_reviewed(a.id, True, frame=12)
@@ -109,7 +110,7 @@ def test_dragging_the_playhead_scrubs(session, timeline, mouse, qtbot):
 
 def test_dragging_anywhere_on_the_lanes_scrubs(session, timeline, mouse, qtbot):
     seen: list[int] = []
-    timeline.bridge.frame_changed.connect(seen.append)
+    timeline.bridge.event.connect(lambda e: seen.append(e.frame) if isinstance(e, FrameChanged) else None)
     a = view_point(timeline, 80, 2.5)
     mouse.drag(timeline.plot.viewport(), [a, a + QPoint(8, 0), view_point(timeline, 85, 2.5),
                                           view_point(timeline, 90, 2.5)])
@@ -197,7 +198,7 @@ def test_ten_thousand_frames_ten_objects_stay_fluid(tmp_path, bridge_factory, sh
     from annotator.core.project import Project
 
     session, bridge = bridge_factory(_long_video(tmp_path / "long.mp4", 10_000))
-    project: Project = session.project
+    project: Project = session._project
     n = session.frame_count
     full = rle_ops.encode(np.ones((36, 64), bool))
     for k in range(10):

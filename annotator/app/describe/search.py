@@ -8,13 +8,14 @@ cancelled, keeping what it computed. ``search`` ranks frames and crops against a
 against an object's mean crop (``like``), and groups high-scoring neighbouring frames into
 time segments.
 
-The CLI (``annotator search``) calls these directly; the Session is to run ``build_index`` as a
-Job on the engine lane (not wired yet).
+The Session runs both as one Job on the engine lane (``session.text.search``, app/text_tools.py);
+the GUI's Find tab and ``annotator search`` call that.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,9 @@ class SearchResult:
     segments: list[Segment] = field(default_factory=list)
     # (indexed frames, their scores): the timeline's score strip; not part of the JSON
     frame_scores: tuple[np.ndarray, np.ndarray] | None = None
+    encode_ms: float | None = None  # encoding the phrase (None: a search by object)
+    query_ms: float = 0.0  # ranking, once the phrase is encoded
+    indexed: dict[str, int] = field(default_factory=dict)  # frames and crops this search computed
 
     def to_json(self) -> dict[str, Any]:
         """The CLI's ``search --json`` document (DESIGN.md: query, model, hits), plus segments."""
@@ -154,10 +158,13 @@ def search(index: SearchIndex, embedder: Embedder, fps: float, query: str | None
     """
     if (query is None) == (like is None):
         raise ValueError("search by a phrase or by an object (--like), one of the two")
+    encode_ms = None
     if query is not None:
         if not query.strip():
             raise ValueError("the search phrase is empty")
+        started = time.perf_counter()
         vector = embedder.embed_texts([query.strip()])[0]
+        encode_ms = (time.perf_counter() - started) * 1000
         label = query.strip()
     else:
         _keys, crops = index.crops(like)
@@ -165,6 +172,7 @@ def search(index: SearchIndex, embedder: Embedder, fps: float, query: str | None
             raise ValueError(f"object {like} has no indexed crops (no masks yet, or the index is not built)")
         vector = normalise(crops.mean(axis=0))[0]
         label = f"like object {like}"
+    started = time.perf_counter()
     frame_ids, frame_vecs = index.frames()
     frame_scores = scores(frame_vecs, vector) if len(frame_vecs) else np.zeros(0, np.float32)
     fps = fps if fps and fps > 0 else 25.0
@@ -180,8 +188,9 @@ def search(index: SearchIndex, embedder: Embedder, fps: float, query: str | None
             hits += [Hit(int(keys[i, 1]), keys[i, 1] / fps, float(crop_scores[i]), int(keys[i, 0]))
                      for i in top_k(crop_scores, top)]
     hits.sort(key=lambda h: (-h.score, h.frame, -1 if h.object_id is None else h.object_id))
-    return SearchResult(label, index.model, hits[:top], segments(frame_ids, frame_scores, fps),
-                        (frame_ids, frame_scores))
+    found = segments(frame_ids, frame_scores, fps)
+    return SearchResult(label, index.model, hits[:top], found, (frame_ids, frame_scores), encode_ms,
+                        (time.perf_counter() - started) * 1000)
 
 
 def frame_scores(index: SearchIndex, embedder: Embedder, query: str) -> tuple[np.ndarray, np.ndarray]:
