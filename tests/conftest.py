@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 # Read at import time by huggingface_hub, so set them before anything imports it.
@@ -18,13 +19,21 @@ SAMPLE_VIDEO = REPO / "resources" / "sample.mp4"
 
 
 @pytest.fixture(autouse=True)
-def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory,
+                        monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Every test gets empty model/cache/data dirs, so nothing on this machine leaks in."""
     base = tmp_path_factory.mktemp("user")
     monkeypatch.setenv("ANNOTATOR_MODELS_DIR", str(base / "models"))
     monkeypatch.setenv("ANNOTATOR_CACHE_DIR", str(base / "cache"))
     monkeypatch.setenv("ANNOTATOR_DATA_DIR", str(base / "data"))
     monkeypatch.delenv("ANNOTATOR_DEVICE", raising=False)
+    # The ONNX export of an image encoder takes seconds per model: the tests that check the
+    # ONNX Runtime path ask for it by name (tests/test_image_encoder.py).
+    monkeypatch.setenv("ANNOTATOR_ENCODER", "pytorch")
+    yield
+    from annotator.engines import shared_features
+
+    shared_features.clear()  # encoders and encoded frames never carry over to the next test
 
 
 @pytest.fixture

@@ -43,7 +43,9 @@ def seeds():
     paths = {"coco": exports / "c.json", "ytvis": exports / "y.json", "davis": exports / "davis",
              "mot": exports / "mot", "mots": exports / "mots", "yolo": exports / "yolo"}
     for fmt, out in paths.items():
-        export_project(built.path, fmt, out, ExportOptions(write_frames=False))
+        # YOLO always writes its frames (labels sit beside images); the import reads labels only.
+        export_project(built.path, fmt, out, None if fmt == "yolo" else ExportOptions(write_frames=False))
+    shutil.rmtree(paths["yolo"] / "images")
     roots = {"davis": paths["davis"] / "clip", "mot": paths["mot"] / "clip", "mots": paths["mots"] / "clip"}
     inputs = {}
     for fmt, out in paths.items():

@@ -37,7 +37,8 @@ def test_mot_gt_lines_and_seqinfo(built, tmp_path):
     assert len(lines) == len(built.masks)
     first = lines[0].split(",")
     x, y, w, h = _bbox(built.masks[(1, 0)])
-    assert first == ["1", "1", str(x + 1), str(y + 1), str(w), str(h), "1", "1", "1"]  # 1-based frame and box
+    # 1-based frame and box; class 3 = "car" in MOT17
+    assert first == ["1", "1", str(x + 1), str(y + 1), str(w), str(h), "1", "3", "1"]
     rows = [tuple(int(float(v)) for v in ln.split(",")[:2]) for ln in lines]
     assert rows == sorted((f + 1, oid) for oid, f in built.masks)
 

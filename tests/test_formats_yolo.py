@@ -35,7 +35,7 @@ def test_layout_and_label_lines(built, tmp_path):
 
 @pytest.mark.parametrize("tolerance", [0.0, 1.0, 2.0])
 def test_round_trip_within_the_tolerance(built, tmp_path, tolerance):
-    export_yolo(built.path, tmp_path / "y", ExportOptions(tolerance=tolerance, write_frames=False))
+    export_yolo(built.path, tmp_path / "y", ExportOptions(tolerance=tolerance))
     summary = import_yolo(tmp_path / "y", built.source, tmp_path / "back.annot")
     assert summary.objects == 4  # tracks.json keeps which line is which object
     back = project_masks(tmp_path / "back.annot")
@@ -50,7 +50,7 @@ def test_round_trip_within_the_tolerance(built, tmp_path, tolerance):
 
 
 def test_without_tracks_each_line_is_an_object(built, tmp_path):
-    export_yolo(built.path, tmp_path / "y", ExportOptions(write_frames=False, frame_stop=2))
+    export_yolo(built.path, tmp_path / "y", ExportOptions(frame_stop=2))
     (tmp_path / "y" / "tracks.json").unlink()
     summary = import_yolo(tmp_path / "y", built.source, tmp_path / "n.annot")
     assert summary.objects == summary.masks == 7  # 4 objects on frame 0, 3 on frame 1
@@ -80,9 +80,9 @@ def test_never_replaces_a_folder_of_other_files(built, tmp_path):
     mine.mkdir()
     (mine / "photo.jpg").write_bytes(b"not ours")
     with pytest.raises(OutputError, match="holds other files \\(photo.jpg\\)"):
-        export_yolo(built.path, mine, ExportOptions(write_frames=False))
+        export_yolo(built.path, mine)
     assert [p.name for p in mine.iterdir()] == ["photo.jpg"]
-    export_yolo(built.path, tmp_path / "y", ExportOptions(write_frames=False, frame_stop=2))
-    export_yolo(built.path, tmp_path / "y", ExportOptions(write_frames=False, frame_stop=3))  # replaces ours
+    export_yolo(built.path, tmp_path / "y", ExportOptions(frame_stop=2))
+    export_yolo(built.path, tmp_path / "y", ExportOptions(frame_stop=3))  # replaces ours
     assert len(list((tmp_path / "y" / "labels" / "clip").iterdir())) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["holiday", "y"]  # no temp folders left

@@ -126,3 +126,47 @@ def test_two_precomputers_do_not_cancel_each_other(engine, workers) -> None:
     job_b = b.request(0, neighbours=1)
     assert [f for f, _ in job_a.result(timeout=30)] == [0, 1]
     assert [f for f, _ in job_b.result(timeout=30)] == [0, 1]
+
+
+def test_neighbours_stay_within_the_ram_budget(workers) -> None:
+    """Encoding ahead never holds more frames than the engine's LRU can keep beside the current
+    one: the frame the user is on is never evicted by its neighbours."""
+    engine = SamSegmenter(tiny_sam(seed=0), "sam-tiny", "cpu", cache_mb=1)
+    pre = Precomputer(engine, workers, lambda i: FRAME, key_of)
+    assert pre.within_budget(3) == 3  # nothing encoded yet: the size of a frame is unknown
+    pre.request(20, neighbours=0).result(timeout=30)
+    per_frame = engine.store.memory.nbytes
+    engine.store.memory.max_bytes = int(per_frame * 5.5)  # room for 5 frames of this tiny model
+    fit = 5 - 1
+    assert pre.within_budget(50) == fit // 2 == 2
+    done = pre.request(40, neighbours=50).result(timeout=30)
+    assert len(done) == 1 + 2 * (fit // 2)
+    assert engine.store.memory.nbytes <= engine.store.memory.max_bytes
+    assert engine.is_prepared(key_of(40))
+
+
+def test_pauses_last_while_any_reason_does() -> None:
+    """Playback and a propagation each pause encoding ahead; it resumes only when both ended."""
+    from annotator.app.session import Session
+
+    requests: list[int] = []
+
+    class Recorder:  # stands in for the Precomputer: what the engine manager asks of it
+        def request(self, frame: int, neighbours: int = 0) -> None:
+            requests.append(frame)
+
+        def cancel(self) -> None:
+            pass
+
+    with Session(segmenter="classical", tracker="classical") as session:
+        engines = session.engines
+        engines._precompute = Recorder()
+        engines.pause_precompute(True)  # playback
+        engines.pause_precompute(True, "propagation")
+        engines.frame_changed(5)
+        engines.pause_precompute(False, "propagation")
+        engines.frame_changed(6)
+        assert requests == []  # still playing
+        engines.pause_precompute(False)
+        assert requests == [session.current_frame]
+        engines._precompute = None

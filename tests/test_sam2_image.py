@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from annotator.engines import shared_features
 from annotator.engines.embedding_cache import DiskEmbeddingCache, frame_key
 from annotator.engines.sam2_image import Sam2ImageSegmenter, load_sam2_image, load_sam2_snapshot
 from annotator.engines.segmenter import Prompt, Segmenter
@@ -147,7 +148,9 @@ def test_disk_cache_second_open_does_not_encode(tmp_path) -> None:
     files = sorted(root.rglob("*.safetensors"))
     assert [f.name for f in files] == ["000000.safetensors", "000001.safetensors"]
 
-    # "Reopen the video": a fresh engine (fresh memory cache) over the same disk cache.
+    # "Reopen the video": a fresh engine (fresh memory cache) over the same disk cache, in a
+    # new process (nothing in the in-process cache that click engines share with trackers).
+    shared_features.clear()
     model2, processor2 = tiny_sam2(seed=SEED)
     calls = []
     model2.vision_encoder.register_forward_hook(lambda *a: calls.append(1))
@@ -162,6 +165,7 @@ def test_disk_cache_second_open_does_not_encode(tmp_path) -> None:
 
     # A corrupt entry is ignored and encoded again.
     files[1].write_bytes(b"\x00garbage")
+    shared_features.clear()
     model3, processor3 = tiny_sam2(seed=SEED)
     model3.vision_encoder.register_forward_hook(lambda *a: calls.append(1))
     third = Sam2ImageSegmenter(model3, processor3, "sam2.1-tiny", "cpu", disk_cache=DiskEmbeddingCache(root))

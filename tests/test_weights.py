@@ -153,7 +153,9 @@ def test_require_with_a_wrong_weights_path(tmp_path):
 def test_auto_without_weights_is_classical_and_says_why():
     name, why = weights.choose("segment")
     assert name == "classical"
-    assert "annotator models download sam2.1-tiny" in why
+    assert "annotator models download edgetam" in why  # no GPU: EdgeTAM is the CPU model
+    assert "annotator models download edgetam" in weights.choose("track", "auto", "cpu")[1]
+    assert "annotator models download sam2.1-base-plus" in weights.choose("segment", "auto", "cuda")[1]
     assert weights.choose("track", "auto", "cuda")[0] == "classical"
     with pytest.raises(WeightsMissingError, match="annotator models download clip-vit-b-32"):
         weights.choose("classify")
@@ -172,7 +174,9 @@ def test_auto_prefers_sam2_tiny_on_cpu_and_bigger_models_on_gpu():
     assert weights.choose("track", "auto", "cpu")[0] == "sam2.1-tiny"
     install_snapshot(models_dir() / "edgetam")
     assert weights.choose("track", "auto", "cpu")[0] == "edgetam"
+    assert weights.choose("segment", "auto", "cpu")[0] == "edgetam"  # EdgeTAM clicks too
     assert weights.choose("track", "auto", "cuda")[0] == "sam2.1-large"
+    assert weights.choose("segment", "auto", "cuda")[0] == "sam2.1-large"
 
 
 def test_named_model_must_be_installed_and_fit_the_task():

@@ -8,9 +8,9 @@ one CPU thread. Two sizes are not free to choose: the memory-attention cross-att
 ``hidden / mem_dim`` tokens, which only works when the hidden size is a multiple of 64
 larger than 64 (equal sizes stack the pointers into a 4-D tensor and fail), hence 128.
 
-The tiny EdgeTAM keeps a Hiera backbone (its config allows any ``sam2_vision_model``): the
-real one is a timm RepViT, while what this project drives (the perceiver-resampled memory,
-the session plumbing) is EdgeTAM's own video code either way.
+The tiny EdgeTAM has the real kind of backbone, timm's RepViT-M1 with one narrow block per
+stage (``model_configs.TINY_REPVIT``; transformers' defaults would build a Hiera or a
+ResNet-50).
 
 ``present_bias`` shifts the object-score head so random weights report the object as
 present (with the stock init the presence logit is ~0 and its sign depends on the seed; a
@@ -80,8 +80,12 @@ def tiny_edgetam_video(seed: int = 0, image_size: int = IMAGE_SIZE, present_bias
     import torch
     from transformers import EdgeTamVideoConfig, EdgeTamVideoModel
 
+    from annotator.engines.model_configs import edgetam_vision_config
+
+    vision = edgetam_vision_config(image_size, fpn_hidden_size=128, tiny=True)
+    fields = {**_common(image_size), "vision_config": vision}
     config = EdgeTamVideoConfig(
-        **_common(image_size), memory_attention_mlp_hidden_size=64,
+        **fields, memory_attention_mlp_hidden_size=64,
         memory_attention_rope_k_sizes=[4, 4],  # sqrt(16 2-D latents) a side
         perceiver_resampler_num_latents=16, perceiver_resampler_num_latents_2d=16,
         perceiver_resampler_mlp_intermediate_size=64, perceiver_resampler_num_layers=1,

@@ -49,7 +49,7 @@ class EngineManager:
         self._segmenter_reason = ""
         self._lock = threading.Lock()
         self._precompute: Any = None
-        self._precompute_paused = False
+        self._precompute_paused: set[str] = set()  # why it is paused: "playback", "propagation"
         self._describers: Describers | None = None
 
     # --- choices --------------------------------------------------------------------------
@@ -145,18 +145,24 @@ class EngineManager:
         """Encode the new frame and its neighbours in the background while the user looks."""
         if self._precompute is None or self._precompute_paused:
             return
-        # On a CPU one encode takes seconds and cancel only acts between frames, so a click
-        # could wait behind a neighbour's encode: encode only the frame the user is on there.
-        self._precompute.request(frame, neighbours=0 if self.device == "cpu" else 2)
+        # Cancel only acts between frames, so a click can wait behind one neighbour's encode.
+        # On a CPU that is seconds with PyTorch encoders; with ONNX Runtime (EdgeTAM ~0.3 s a
+        # frame) the neighbours are worth it. Precomputer keeps them within the RAM budget.
+        fast = self.device != "cpu" or getattr(self._segmenter, "encoder_runtime", "") == "onnxruntime"
+        self._precompute.request(frame, neighbours=2 if fast else 0)
 
-    def pause_precompute(self, paused: bool) -> None:
-        """Stop encoding frames (during playback); resuming encodes the frame the user is on."""
-        self._precompute_paused = paused
+    def pause_precompute(self, paused: bool, reason: str = "playback") -> None:
+        """Stop encoding frames while ``reason`` lasts (playback, a propagation: 2 cores are
+        not enough for both); when no reason is left, encode the frame the user is on."""
+        if paused:
+            self._precompute_paused.add(reason)
+        else:
+            self._precompute_paused.discard(reason)
         if self._precompute is None:
             return
         if paused:
             self._precompute.cancel()
-        else:
+        elif not self._precompute_paused:
             self.frame_changed(self._view()[1])
 
     def enable_precompute(self) -> None:
@@ -220,6 +226,10 @@ class _LazySegmenter:
     def is_prepared(self, key: Any) -> bool:
         return self._manager.segmenter().is_prepared(key)
 
+    @property
+    def store(self) -> Any:
+        """The engine's embedding store, for the RAM budget (None before the engine loads)."""
+        return getattr(self._manager._segmenter, "store", None)
 
 # --- describers ---------------------------------------------------------------------------------------
 TASK_WORDS = {"classify": "Classification", "caption": "Captioning"}

@@ -55,9 +55,34 @@ class PropagationReport:
     tracker: str = ""  # the tracker's name
 
 
-def plan_run(project: Project, start: int, direction: int, object_ids: Iterable[int]) -> Run:
-    """Objects with a mask on ``start`` propagate until just before their next lock."""
-    last = project.video.frame_count - 1
+def range_end(frame_count: int, direction: int, frame_range: tuple[int, int | None] | None = None) -> int:
+    """The last frame (inclusive) a run may reach in ``direction``: the video's end, or the edge of
+    the half-open ``frame_range`` (start, stop; stop None = the end)."""
+    if frame_range is None:
+        return frame_count - 1 if direction == FORWARD else 0
+    first, stop = frame_range
+    stop = frame_count if stop is None else min(stop, frame_count)
+    return stop - 1 if direction == FORWARD else first
+
+
+def check_range(frame_count: int, start: int, frame_range: tuple[int, int | None] | None) -> None:
+    """ValueError unless ``frame_range`` is a non-empty part of the video holding ``start``."""
+    if frame_range is None:
+        return
+    first, stop = frame_range
+    stop = frame_count if stop is None else stop
+    if not 0 <= first < stop <= frame_count:
+        raise ValueError(f"frame range {first}:{stop} is not inside the video's 0:{frame_count}")
+    if not first <= start < stop:
+        raise ValueError(f"frame {start} (where the masks start) is outside the range {first}:{stop}")
+
+
+def plan_run(project: Project, start: int, direction: int, object_ids: Iterable[int],
+             frame_range: tuple[int, int | None] | None = None) -> Run:
+    """Objects with a mask on ``start`` propagate until just before their next lock, and never
+    past the half-open ``frame_range``: frames outside it are left as they are."""
+    check_range(project.video.frame_count, start, frame_range)
+    edge = range_end(project.video.frame_count, direction, frame_range)
     stops: dict[int, int] = {}
     for oid in object_ids:
         record = project.mask(oid, start)
@@ -66,10 +91,10 @@ def plan_run(project: Project, start: int, direction: int, object_ids: Iterable[
         locks = project.locked_frames(oid)
         if direction == FORWARD:
             ahead = [f for f in locks if f > start]
-            stop = min(ahead) - 1 if ahead else last
+            stop = min(min(ahead) - 1, edge) if ahead else edge
         else:
             behind = [f for f in locks if f < start]
-            stop = max(behind) + 1 if behind else 0
+            stop = max(max(behind) + 1, edge) if behind else edge
         if stop != start:
             stops[oid] = stop
     return Run(start, direction, stops)

@@ -396,13 +396,16 @@ class Session:
 
     # --- propagation --------------------------------------------------------------------------
     def propagate(self, direction: str = "forward", object_ids: list[int] | None = None,
-                  start: int | None = None) -> Job[PropagationReport]:
-        """Carry masks from ``start`` (default: the current frame) forward, backward or both ways."""
+                  start: int | None = None,
+                  frame_range: tuple[int, int | None] | None = None) -> Job[PropagationReport]:
+        """Carry masks from ``start`` (default: the current frame) forward, backward or both ways,
+        each object up to its next lock and, with ``frame_range`` (start, stop: half-open), never
+        outside that range."""
         project = self._require_project()
         start = self._frame_or_current(start)
         ids = object_ids if object_ids is not None else [o.id for o in project.objects()]
         directions = {"forward": [FORWARD], "backward": [BACKWARD], "both": [FORWARD, BACKWARD]}[direction]
-        runs = [plan_run(project, start, d, ids) for d in directions]
+        runs = [plan_run(project, start, d, ids, frame_range) for d in directions]
         return self._start_propagation(runs, f"Propagate {direction} from frame {start}")
 
     def propagate_all(self, object_ids: list[int] | None = None) -> Job[PropagationReport]:
@@ -425,7 +428,11 @@ class Session:
             finally:
                 source.close()
 
+        # Encoding frames ahead for clicks would take cores from the propagation (and queue
+        # behind it on the engine lane): paused until it ends.
+        self.engines.pause_precompute(True, "propagation")
         job = self.workers.submit(self.engines.lane, label, work)
+        job.on_done(lambda _job: self.engines.pause_precompute(False, "propagation"))
         self._track_job(job, "propagate")
         return job
 

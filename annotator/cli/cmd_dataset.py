@@ -2,15 +2,18 @@
 
     annotator export P.annot [P2.annot ...] --format coco|ytvis|davis|mot|mots|yolo|overlay --out PATH
         [--objects 1,2] [--categories car,person] [--frames 10:50] [--stride 5] [--locked-only]
-        [--reviewed-only] [--skip-empty] [--polygons --tolerance 1] [--write-frames | --no-frames]
-        [--layout 2019|2021] [--results] [--split train=0.8,val=0.2 --seed 0] [--json]
+        [--reviewed-only] [--skip-empty] [--polygons --tolerance 1 --polygon-fallback rle|approx]
+        [--write-frames | --no-frames] [--layout 2019|2021] [--results [--gt GT.json]]
+        [--class-map NAME=ID,... --frame-base 0|1 --seqmap NAME-SPLIT] [--split train=0.8,val=0.2 --seed 0]
+        [--json]
     annotator import PATH --format F --source VIDEO_OR_FRAMES --project OUT.annot [--video NAME]
         [--group-by KEY] [--json]
     annotator convert IN --from F --to G --source VIDEO_OR_FRAMES --out PATH [export options] [--json]
 
 Progress goes to stderr; with --json, stdout holds one JSON summary. Several projects (or
---split) make one dataset file, COCO or YouTube-VIS only. Projects are opened read-only, so
-exporting while the app has the project open is fine.
+--split) make one dataset: a COCO / YouTube-VIS file, one YOLO folder, or MOT / MOTS sequences
+(TrackEval's layout with --seqmap). Projects are opened read-only, so exporting while the app
+has the project open is fine.
 """
 
 from __future__ import annotations
@@ -30,14 +33,15 @@ IMPORT_FORMATS = ("coco", "ytvis", "davis", "mot", "mots", "yolo")
 def register(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser(
         "export", help="export projects to COCO, YouTube-VIS, DAVIS, MOT/MOTS, YOLO or an overlay video",
-        description="Export one project, or several as one dataset (coco/ytvis), to PATH.")
+        description="Export one project, or several as one dataset (coco, ytvis, mot, mots, yolo), to PATH.")
     export.add_argument("projects", nargs="+", type=Path, metavar="PROJECT", help=".annot project file(s)")
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS)
     export.add_argument("--out", required=True, type=Path, metavar="PATH",
                         help="output file (coco, ytvis, overlay) or folder (davis, mot, mots, yolo)")
     _add_export_options(export)
     export.add_argument("--split", type=_split, default=None, metavar="NAME=F,...",
-                        help="divide the videos into files, e.g. train=0.8,val=0.2 (coco/ytvis)")
+                        help="divide the videos, e.g. train=0.8,val=0.2 (coco/ytvis: one file each; yolo: "
+                        "data.yaml sets)")
     export.add_argument("--seed", type=int, default=0, help="seed of the --split shuffle (default 0)")
     export.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
     export.set_defaults(handler=run_export, parser=export)
@@ -82,16 +86,31 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--skip-empty", action="store_true", help="leave out frames without any mask")
     f = p.add_argument_group("format")
     f.add_argument("--polygons", action="store_true", help="COCO: polygons instead of RLE")
+    f.add_argument("--polygon-fallback", choices=("rle", "approx"), default="rle",
+                   help="COCO --polygons: a mask with holes stays RLE, or becomes outer contours (approx)")
     f.add_argument("--tolerance", type=float, default=1.0, metavar="PX",
                    help="polygon simplification in pixels (COCO --polygons, YOLO; default 1)")
     frames = f.add_mutually_exclusive_group()
     frames.add_argument("--write-frames", dest="write_frames", action="store_true", default=None,
                         help="also write the frames as images (default: YOLO yes, others no)")
-    frames.add_argument("--no-frames", dest="write_frames", action="store_false", help="do not write frames")
+    frames.add_argument("--no-frames", dest="write_frames", action="store_false",
+                        help="do not write frames (not for YOLO, whose labels need their images)")
     f.add_argument("--jpeg-quality", type=int, default=95, metavar="Q")
     f.add_argument("--layout", choices=("project", "2019", "2021"), default="project",
                    help="YouTube-VIS categories: the project's, or the official 2019 / 2021 list")
     f.add_argument("--results", action="store_true", help="YouTube-VIS results format (with scores)")
+    f.add_argument("--gt", default=None, metavar="GT.json",
+                   help="YouTube-VIS --results: take video ids (by file_names) and category ids (by name) "
+                   "from this ground-truth file")
+    f.add_argument("--class-map", type=_parsed("parse_class_map", "benchmark"), default=None,
+                   metavar="NAME=ID,...",
+                   help="MOT/MOTS: class ids by category name over the benchmark's (MOTS car=1 pedestrian=2; "
+                   "MOT the MOT17 classes)")
+    f.add_argument("--frame-base", type=_parsed("parse_frame_base"), default=1, metavar="0|1",
+                   help="MOT/MOTS: number of the first frame (default 1; KITTI-MOTS counts from 0)")
+    f.add_argument("--seqmap", type=_parsed("check_seqmap_name"), default=None, metavar="NAME-SPLIT",
+                   help="MOT/MOTS: TrackEval's layout, OUT/NAME-SPLIT/<seq>/gt/gt.txt and "
+                   "OUT/seqmaps/NAME-SPLIT.txt")
     f.add_argument("--alpha", type=float, default=0.5, help="overlay: mask opacity (default 0.5)")
     f.add_argument("--fps", type=float, default=None, help="overlay: frame rate (default: the video's)")
     f.add_argument("--default-category", default="object", metavar="NAME",
@@ -105,12 +124,12 @@ def _add_import_options(p: argparse.ArgumentParser) -> None:
                    help="COCO: annotation key (or attributes key) naming the object; default track_id")
 
 
-def _parsed(name: str) -> Any:
+def _parsed(name: str, module: str = "options") -> Any:
     def parse(text: str) -> Any:
-        from annotator.formats import options
+        import importlib
 
         try:
-            return getattr(options, name)(text)
+            return getattr(importlib.import_module(f"annotator.formats.{module}"), name)(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -134,7 +153,9 @@ def _options(args: argparse.Namespace) -> Any:
             tolerance=args.tolerance,
             write_frames=args.write_frames, jpeg_quality=args.jpeg_quality, layout=args.layout,
             results=args.results, alpha=args.alpha, fps=args.fps, default_category=args.default_category,
-        ).validate()
+            polygon_fallback=args.polygon_fallback, class_map=args.class_map, frame_base=args.frame_base,
+            seqmap=args.seqmap, gt=args.gt,
+        ).validate().check_format(getattr(args, "format", None) or args.to_format)
     except ValueError as exc:
         args.parser.error(str(exc))
 
@@ -181,7 +202,7 @@ def run_export(args: argparse.Namespace) -> int:
     spec = get_format(args.format)
     if (len(args.projects) > 1 or args.split) and not spec.multi_video:
         args.parser.error(f"--format {args.format} holds one video; several projects or --split need "
-                          "coco or ytvis")
+                          "coco, ytvis, mot, mots or yolo")
     summary = _run(args, lambda bar: export_projects(args.projects, args.format, args.out, options,
                                                      split=args.split, seed=args.seed, progress=bar))
     _report(args, summary.to_json(),

@@ -1,4 +1,8 @@
-"""`annotator eval`: DAVIS J / F / J&F of predicted masks against ground truth (official protocol)."""
+"""`annotator eval`: score predictions against ground truth with the official protocols.
+
+    annotator eval --gt GT_DIR --pred PRED_DIR [--sequences A,B] [--json]      DAVIS J / F / J&F
+    annotator eval --format ytvis --gt GT.json --pred RESULTS.json [--json]   YouTube-VIS AP / AR
+"""
 
 from __future__ import annotations
 
@@ -10,18 +14,23 @@ from annotator.cli.output import message, print_json
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "eval",
-        help="score predicted masks against ground truth (DAVIS J, F, J&F)",
-        description="Evaluate DAVIS-layout folders (one subfolder of PNG masks per sequence; "
-        "DAVIS-2016 grayscale 0/255 or DAVIS-2017 palette) with the official semi-supervised "
-        "protocol: the first and last frames are skipped, objects are averaged.",
+        help="score predictions against ground truth (DAVIS J, F, J&F; YouTube-VIS AP)",
+        description="DAVIS (the default): evaluate DAVIS-layout folders (one subfolder of PNG masks per "
+        "sequence; DAVIS-2016 grayscale 0/255 or DAVIS-2017 palette) with the official semi-supervised "
+        "protocol: the first and last frames are skipped, objects are averaged. YouTube-VIS "
+        "(--format ytvis): a results JSON against a ground-truth JSON, as the official YTVOSeval "
+        "(segm) scores it: AP, AP50, AP75, AR1, AR10.",
     )
-    p.add_argument("--gt", required=True, metavar="GT_DIR",
-                   help="ground-truth folder (or a DAVIS root holding Annotations/480p)")
-    p.add_argument("--pred", required=True, metavar="PRED_DIR", help="predicted masks, same layout")
+    p.add_argument("--format", default="davis", choices=("davis", "ytvis"),
+                   help="davis: PNG folders (default); ytvis: YouTube-VIS JSON files")
+    p.add_argument("--gt", required=True, metavar="GT",
+                   help="ground-truth folder (or a DAVIS root holding Annotations/480p); ytvis: GT.json")
+    p.add_argument("--pred", required=True, metavar="PRED",
+                   help="predicted masks, same layout; ytvis: the results JSON")
     p.add_argument("--sequences", type=_sequence_list, default=None, metavar="A,B",
                    help="comma-separated sequence names (default: every sequence in GT_DIR)")
     p.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-    p.set_defaults(handler=run_eval)
+    p.set_defaults(handler=run_eval, parser=p)
 
 
 def _sequence_list(text: str) -> list[str]:
@@ -34,6 +43,8 @@ def _sequence_list(text: str) -> list[str]:
 def run_eval(args: argparse.Namespace) -> int:
     from annotator.core.metrics import evaluate_folders
 
+    if args.format == "ytvis":
+        return run_eval_ytvis(args)
     result = evaluate_folders(args.gt, args.pred, args.sequences)
     doc = result.to_json()
     if args.json:
@@ -41,6 +52,25 @@ def run_eval(args: argparse.Namespace) -> int:
         return 0
     print(format_table(doc))
     message(f"{len(doc['per_sequence'])} sequence(s) evaluated")
+    return 0
+
+
+YTVIS_KEYS = ("AP", "AP50", "AP75", "AR1", "AR10")
+
+
+def run_eval_ytvis(args: argparse.Namespace) -> int:
+    from annotator.core.vis_metrics import evaluate_ytvis
+
+    if args.sequences:
+        args.parser.error("--sequences applies to DAVIS folders, not to --format ytvis")
+    result = evaluate_ytvis(args.gt, args.pred)
+    doc = {key: round(float(result.stats[key]), 6) for key in YTVIS_KEYS}
+    doc["stats"] = result.to_json()["stats"]  # all twelve official numbers, -1 where no GT falls
+    if args.json:
+        print_json(doc)
+        return 0
+    print("\n".join(result.summary_lines()))
+    message(f"{len(result.video_iou)} video(s) evaluated")
     return 0
 
 

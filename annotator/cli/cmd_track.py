@@ -1,12 +1,14 @@
 """`annotator track`: carry an initial mask through a video headless, writing DAVIS PNGs.
 
     annotator track clip.mp4 --init first.png [--init-frame K] [--tracker classical]
-                   [--direction forward|backward|both] --out masks/ [--json]
+                   [--direction forward|backward|both] [--range START:STOP] --out masks/ [--json]
 
 The initial PNG is binary (one object) or a palette/label image whose values are object
 ids. One palette PNG per frame goes into DIR, named after the source frame (00000.jpg
 becomes 00000.png; a video file's frames are numbered). Frames are written as they are
-tracked, so memory stays flat on long videos.
+tracked, so memory stays flat on long videos. ``--range START:STOP`` (half-open, 0-based) keeps
+the tracking inside those frames: the initial frame must lie in it, and PNGs of frames outside it
+(from an earlier run into the same DIR) are left untouched.
 """
 
 from __future__ import annotations
@@ -35,13 +37,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="local weights folder for a named SAM 2.1 / EdgeTAM tracker")
     p.add_argument("--device", help="cuda, mps or cpu (default: ANNOTATOR_DEVICE, else the best available)")
     p.add_argument("--direction", default="forward", choices=("forward", "backward", "both"))
+    p.add_argument("--range", dest="frame_range", type=_frame_range, default=None, metavar="START:STOP",
+                   help="track only inside these frames (0-based, STOP exclusive, e.g. 100:200 or 100:)")
     p.add_argument("--out", required=True, help="output folder for one PNG per frame")
     p.add_argument("--json", action="store_true", help="print one JSON summary on stdout")
-    p.set_defaults(handler=run_track)
+    p.set_defaults(handler=run_track, parser=p)
+
+
+def _frame_range(text: str) -> tuple[int, int | None]:
+    from annotator.formats.options import parse_frame_range
+
+    if ":" not in text:
+        raise argparse.ArgumentTypeError(f"bad frame range {text!r} (START:STOP, stop exclusive)")
+    try:
+        return parse_frame_range(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def run_track(args: argparse.Namespace) -> int:
     from annotator.app.events import MasksChanged
+    from annotator.app.propagation import BACKWARD, FORWARD, check_range, range_end
     from annotator.app.session import Session
     from annotator.app.values import decode_mask
     from annotator.core.atomic import ensure_dir
@@ -58,6 +74,10 @@ def run_track(args: argparse.Namespace) -> int:
         if not 0 <= args.init_frame < source.frame_count:
             raise FormatError(f"--init-frame {args.init_frame} is outside 0..{source.frame_count - 1}",
                               args.source)
+        try:
+            check_range(source.frame_count, args.init_frame, args.frame_range)
+        except ValueError as exc:
+            args.parser.error(f"--range: {exc}")
         labels = read_label_png(args.init)
         if labels.shape != (source.height, source.width):
             raise FormatError(f"mask is {labels.shape[1]}x{labels.shape[0]} but the video is "
@@ -90,12 +110,14 @@ def run_track(args: argparse.Namespace) -> int:
                     write(frame)
 
         session.events.connect(MasksChanged, on_masks)
-        ends = {"forward": [source.frame_count - 1], "backward": [0],
-                "both": [source.frame_count - 1, 0]}[args.direction]
+        directions = {"forward": [FORWARD], "backward": [BACKWARD],
+                      "both": [FORWARD, BACKWARD]}[args.direction]
+        ends = [range_end(source.frame_count, d, args.frame_range) for d in directions]
         started = time.perf_counter()
         tracker = session.engine_status()["tracker"]
         if any(end != args.init_frame for end in ends):  # else nothing to carry: the init frame only
-            report = _wait(session.propagate(args.direction, start=args.init_frame))
+            report = _wait(session.propagate(args.direction, start=args.init_frame,
+                                             frame_range=args.frame_range))
             tracker = report.tracker or tracker
         elapsed = time.perf_counter() - started
     message(f"tracker: {tracker}")

@@ -1,7 +1,9 @@
 """Argument parsing and dispatch. Each command group lives in its own module with
 ``register(subparsers)``; this module only wires them and turns errors into one line.
 
-Exit codes (CLI contract): 0 ok, 1 failure, 2 bad usage.
+Exit codes (CLI contract): 0 ok, 1 failure, 2 bad usage. A reader that closes the output pipe
+early (``annotator export ... --json | head``) ends the command quietly with 141 (128 + SIGPIPE,
+what a shell reports for a command killed by it), without a traceback.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -56,7 +59,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return int(args.handler(args) or 0)
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows up here, not as a message at interpreter exit
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
     except AnnotatorError as exc:
         if args.debug:
             raise
@@ -65,6 +73,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("annotator: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so Python's final flush of the closed pipe raises nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout replaced by something without a descriptor (tests)
+        pass
 
 
 def _run_gui(args: argparse.Namespace) -> int:

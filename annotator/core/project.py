@@ -188,6 +188,8 @@ class Project(ItemsMixin, MaskRowsMixin):
                 self._conn.close()
                 if self._writer_lock is not None:
                     self._writer_lock.release()
+                elif self.readonly:
+                    _remove_reader_leftovers(self.path)
 
     @property
     def closed(self) -> bool:
@@ -487,6 +489,41 @@ class Project(ItemsMixin, MaskRowsMixin):
 
 
 # --- helpers ----------------------------------------------------------------------------------------
+
+def _remove_reader_leftovers(path: Path) -> None:
+    """After a read-only close: let SQLite delete the -wal / -shm a ``mode=ro`` reader leaves.
+
+    A read-only connection can neither checkpoint nor delete them. When no writer holds the
+    project, a brief read-write connection (``query_only``: it writes no data) is opened and
+    closed: SQLite's last connection to close checkpoints and deletes both files, and one that is
+    not last (a writer or reader that came meanwhile) leaves them alone, so this is safe whoever
+    else opens the file. While a writer holds the project, the files are its own and stay: the
+    writer removes them when it closes. (Not ``immutable=1``: a writer may hold the project.)
+    """
+    import os
+
+    from annotator.errors import ProjectLockedError
+
+    leftovers = [path.with_name(path.name + suffix) for suffix in ("-wal", "-shm")]
+    if not any(p.exists() for p in leftovers):
+        return
+    if not (os.access(path, os.W_OK) and os.access(path.resolve().parent, os.W_OK)):
+        return  # read-only media: nothing SQLite could remove
+    try:
+        WriterLock(path).release()  # only a probe: is a writer holding the project now?
+    except (ProjectLockedError, ProjectError):
+        return
+    try:
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA query_only = ON")
+            conn.execute("PRAGMA busy_timeout = 1000")
+            conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()  # opens the WAL, so close can clean up
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        log.debug("could not remove the reader's -wal / -shm of %s", path, exc_info=True)
+
 
 def _build_new_file(tmp: Path, video: VideoRef) -> None:
     for leftover in (tmp, tmp.with_name(tmp.name + "-wal"), tmp.with_name(tmp.name + "-shm")):

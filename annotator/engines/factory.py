@@ -21,8 +21,11 @@ AUTO = "auto"
 # The model names come from the one registry (weights.py): a model added there is a choice here.
 SAM_MODELS = tuple(s.name for s in REGISTRY.values() if s.family == "sam")
 SAM2_IMAGE_MODELS = tuple(s.name for s in REGISTRY.values() if s.family == "sam2" and "segment" in s.tasks)
+# EdgeTamModel: the click half of an EdgeTAM snapshot.
+EDGETAM_IMAGE_MODELS = tuple(s.name for s in REGISTRY.values()
+                             if s.family == "edgetam" and "segment" in s.tasks)
 SAM3 = "sam3"  # clicks and tracking through Sam3Tracker* (engines/sam3_tracker.py)
-SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS, SAM3)
+SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS, *EDGETAM_IMAGE_MODELS, SAM3)
 SEGMENT_CHOICES = (AUTO, CLASSICAL, *SEGMENT_MODELS)  # what --model accepts
 
 # Hiera stage depths of the four SAM 2.1 sizes: how a snapshot folder says which one it is.
@@ -120,6 +123,8 @@ def _infer_sam2(folder: Path) -> str:
         raise FormatError("no config.json: not a SAM 2.1 snapshot folder", folder) from exc
     except (OSError, ValueError) as exc:
         raise FormatError(f"config.json is not readable JSON ({exc})", config_file) from exc
+    if config.get("model_type") in ("edgetam", "edgetam_video"):
+        return "edgetam"
     if config.get("model_type") not in ("sam2", "sam2_video"):
         what = config.get("model_type")
         raise FormatError(f"config.json describes a {what!r} model, not SAM 2", config_file)

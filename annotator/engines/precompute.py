@@ -10,6 +10,10 @@ device). A new request cancels the previous one (latest wins): a seek stops the 
 neighbours at the next frame boundary, and the new frame is encoded first. The encoder call
 itself is not interruptible, so a seek waits for at most one frame's encoding.
 
+RAM budget: encoded frames live in the engine's in-memory LRU (``store.memory``, bounded in
+MB). A request never encodes more neighbours than fit in it beside the current frame, so
+encoding ahead cannot evict the frame the user is on, and its memory stays within that bound.
+
 No Qt here: the GUI calls ``request`` on seek and ``cancel`` when the video closes.
 """
 
@@ -66,7 +70,7 @@ class Precomputer:
         """Prepare ``frame`` and up to ``neighbours`` frames on each side, cancelling the
         previous request. The job's result (and partial results) are (frame, ms) pairs for
         the frames it encoded; frames already prepared are skipped."""
-        order = neighbour_order(frame, neighbours, self.frame_count)
+        order = neighbour_order(frame, self.within_budget(neighbours), self.frame_count)
 
         def work(ctx: JobContext) -> list[tuple[int, float]]:
             done: list[tuple[int, float]] = []
@@ -89,6 +93,16 @@ class Precomputer:
 
         self._job = self.workers.submit_latest(self._latest_key, self.lane, f"precompute frame {frame}", work)
         return self._job
+
+    def within_budget(self, neighbours: int) -> int:
+        """``neighbours``, lowered so that the frame and its neighbours on both sides fit in the
+        engine's embedding LRU (sized from the frames it holds; unknown before the first)."""
+        memory = getattr(getattr(self.segmenter, "store", None), "memory", None)
+        if memory is None or len(memory) == 0 or memory.nbytes <= 0:
+            return neighbours
+        per_frame = memory.nbytes / len(memory)
+        fit = int(memory.max_bytes // per_frame) - 1  # the current frame stays
+        return max(0, min(neighbours, fit // 2))
 
     def cancel(self) -> None:
         """Stop the outstanding request at the next frame boundary."""

@@ -79,7 +79,7 @@ class PromptableSegmenter:
             if self.store.get(key, self.device) is not None:
                 return 0.0
             start = time.perf_counter()
-            embedding = self._guarded(lambda: self._encode(image))
+            embedding = self._guarded(lambda: self._encode_for(image, key))
             self.store.put(key, embedding)
             return (time.perf_counter() - start) * 1000.0
 
@@ -117,6 +117,11 @@ class PromptableSegmenter:
     # --- for subclasses ------------------------------------------------------------------------
     def _encode(self, image: np.ndarray) -> Embedding:
         raise NotImplementedError
+
+    def _encode_for(self, image: np.ndarray, key: Hashable) -> Embedding:
+        """Encode the frame known as ``key`` (an engine that shares encoded frames with a
+        tracker looks there first)."""
+        return self._encode(image)
 
     def _decode(self, prompt: Prompt, embedding: Embedding) -> MaskResult:
         raise NotImplementedError

@@ -19,13 +19,13 @@ tests/test_sam2_image.py checks the logits and masks against the stock pipeline.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from annotator.engines.embedding_cache import DiskEmbeddingCache, Embedding
+from annotator.engines.embedding_cache import DiskEmbeddingCache, Embedding, as_frame_key
 from annotator.engines.sam import PromptableSegmenter, _mask_to_logits, _use_multimask, weights_tag
 from annotator.engines.segmenter import MaskResult, Prompt
 from annotator.engines.snapshots import check_config, load_complete_weights, quiet_transformers
@@ -33,6 +33,8 @@ from annotator.engines.snapshots import check_config, load_complete_weights, qui
 if TYPE_CHECKING:
     import torch
     from transformers import Sam2Model, Sam2Processor
+
+    from annotator.engines.shared_features import SharedFeatures
 
 _LEVELS = ("level0", "level1", "level2")  # FPN levels, finest first; level2 is the decoder input
 
@@ -50,11 +52,19 @@ class Sam2ImageSegmenter(PromptableSegmenter):
         disk_cache: DiskEmbeddingCache | None = None,
         model_tag: str | None = None,
         on_fallback: Callable[[str], None] | None = None,
+        *,
+        encoder: str | None = None,
+        weights_dir: Path | None = None,
     ) -> None:
         super().__init__(name, device, cache_mb, disk_cache, model_tag, on_fallback)
         self.model = model.to(device).eval()
         self.processor = processor
         self._image_pe: torch.Tensor | None = None  # the same for every frame: computed once
+        # The image encoder (ONNX Runtime on a CPU when installed), shared with a tracker on the
+        # same weights, and the frames either of them encoded (engines/shared_features.py).
+        self._encoder_choice = encoder
+        self._weights_dir = weights_dir
+        self._features: SharedFeatures | None = None
 
     @property
     def input_size(self) -> int:
@@ -64,17 +74,41 @@ class Sam2ImageSegmenter(PromptableSegmenter):
     def _move_model(self, device: str) -> None:
         self.model.to(device)
         self._image_pe = None
+        self._features = None  # the encoder follows the model to its new device
+
+    @property
+    def features(self) -> SharedFeatures:
+        """The shared encoder and encoded frames for these weights (made on first use)."""
+        if self._features is None:
+            from annotator.engines.shared_features import shared_features
+
+            self._features = shared_features(self.model, self.input_size, self._weights_dir,
+                                             self._encoder_choice)
+        return self._features
+
+    @property
+    def encoder_runtime(self) -> str:
+        """How the encoder runs ("onnxruntime", "pytorch"; "" before the first encode). Never
+        builds it: the UI thread reads this."""
+        return self._features.encoder.runtime if self._features is not None else ""
 
     def _encode(self, image: np.ndarray) -> Embedding:
+        return self._encode_for(image, None)
+
+    def _encode_for(self, image: np.ndarray, key: Hashable | None) -> Embedding:
         import torch
 
         from annotator.engines.device import autocast
 
-        if not image.flags.writeable:  # decoded frames are read-only; torch warns on those
-            image = image.copy()
-        pixel_values = self.processor(images=image, return_tensors="pt")["pixel_values"].to(self.device)
-        with torch.inference_mode(), autocast(self.device):
-            levels = self.model.get_image_embeddings(pixel_values)
+        features = self.features
+        shared_key = key if as_frame_key(key) is not None else None  # only frames of a video
+        levels = features.get(shared_key)
+        if levels is None:
+            if not image.flags.writeable:  # decoded frames are read-only; torch warns on those
+                image = image.copy()
+            pixel_values = self.processor(images=image, return_tensors="pt")["pixel_values"].to(self.device)
+            with torch.inference_mode(), autocast(self.device):
+                levels = features.encode(shared_key, pixel_values)
         embedding: Embedding = dict(zip(_LEVELS, levels, strict=True))
         embedding["original_size"] = torch.tensor(image.shape[:2], dtype=torch.int64)
         return embedding
@@ -174,8 +208,10 @@ def load_sam2_image(
     cache_mb: float = 256,
     disk_cache: DiskEmbeddingCache | None = None,
     persist: bool = True,
+    encoder: str | None = None,
 ) -> Sam2ImageSegmenter:
-    """Load ``name`` (sam2.1-*) from its Hugging Face snapshot folder (``weights`` or installed).
+    """Load ``name`` (sam2.1-*, edgetam) from its Hugging Face snapshot folder (``weights`` or
+    installed). ``encoder``: how the image encoder runs ("auto", "onnx", "pytorch").
 
     The official facebook/sam2.1-hiera-* snapshots are ``sam2_video`` checkpoints; the image
     model is the subset of their weights that ``Sam2Model`` holds, so both kinds load. With
@@ -184,20 +220,25 @@ def load_sam2_image(
     from annotator.engines import weights as registry
     from annotator.engines.device import pick_device
 
-    sam2_models = [s.name for s in registry.REGISTRY.values() if s.family == "sam2" and "segment" in s.tasks]
-    if name not in sam2_models:
-        raise ValueError(f"unknown SAM 2.1 model {name!r}; expected one of {', '.join(sam2_models)}")
+    families = {s.name: s.family for s in registry.REGISTRY.values()
+                if s.family in ("sam2", "edgetam") and "segment" in s.tasks}
+    if name not in families:
+        raise ValueError(f"unknown SAM 2.1 / EdgeTAM model {name!r}; expected one of {', '.join(families)}")
     folder = Path(registry.require(name, weights))
-    model, processor = load_sam2_snapshot(folder)
+    if families[name] == "edgetam":
+        model, processor = load_edgetam_snapshot(folder)
+    else:
+        model, processor = load_sam2_snapshot(folder)
     if disk_cache is None and persist:
         disk_cache = DiskEmbeddingCache()
     return Sam2ImageSegmenter(model, processor, name, pick_device(device), cache_mb=cache_mb,
-                              disk_cache=disk_cache, model_tag=f"{name}-{weights_tag(folder)}")
+                              disk_cache=disk_cache, model_tag=f"{name}-{weights_tag(folder)}",
+                              weights_dir=folder, encoder=encoder)
 
 
 def load_sam2_snapshot(folder: Path) -> tuple[Sam2Model, Sam2Processor]:
     """``Sam2Model`` + ``Sam2Processor`` from a snapshot folder, with errors that name the folder."""
-    from transformers import Sam2ImageProcessor, Sam2Model, Sam2Processor
+    from transformers import Sam2Model, Sam2Processor
 
     check_config(folder, ("sam2", "sam2_video"), "SAM 2",
                  "a SAM 2.1 install is a Hugging Face snapshot folder")
@@ -208,7 +249,42 @@ def load_sam2_snapshot(folder: Path) -> tuple[Sam2Model, Sam2Processor]:
         except (OSError, ValueError):
             # Weights without a processor config: SAM 2 always uses ImageNet mean/std and a
             # square resize to the prompt encoder's input size.
-            side = int(model.config.prompt_encoder_config.image_size)
-            image_processor = Sam2ImageProcessor(size={"height": side, "width": side})
-            processor = Sam2Processor(image_processor=image_processor)
+            processor = _default_processor(int(model.config.prompt_encoder_config.image_size))
     return model.eval(), processor
+
+
+def load_edgetam_snapshot(folder: Path) -> tuple[Any, Sam2Processor]:
+    """``EdgeTamModel`` (the click model) + ``Sam2Processor`` from an EdgeTAM snapshot folder.
+
+    EdgeTAM snapshots are ``edgetam_video`` checkpoints; the click model is the subset of their
+    weights that ``EdgeTamModel`` holds (image encoder, prompt encoder, mask decoder), as for
+    SAM 2.1. The backbone must be timm's RepViT (``model_configs.backbone_name``).
+    """
+    from transformers import EdgeTamModel, Sam2Processor
+
+    from annotator.engines.model_configs import REPVIT, backbone_name
+    from annotator.errors import FormatError
+
+    check_config(folder, ("edgetam", "edgetam_video"), "EdgeTAM",
+                 "an EdgeTAM install is a Hugging Face snapshot folder")
+    with quiet_transformers():
+        try:
+            model = load_complete_weights(EdgeTamModel, folder, "EdgeTAM")
+        except ImportError as exc:  # the RepViT backbone comes from timm
+            raise FormatError(f"cannot build EdgeTAM ({str(exc).splitlines()[0]}); it needs the timm "
+                              "package: pip install timm", folder) from exc
+        if backbone_name(model) != REPVIT:
+            raise FormatError(f"the EdgeTAM backbone is {backbone_name(model)}, not {REPVIT}: "
+                              "config.json does not describe EdgeTAM", folder)
+        try:
+            processor = Sam2Processor.from_pretrained(folder)
+        except (OSError, ValueError, TypeError):
+            processor = _default_processor(int(model.config.prompt_encoder_config.image_size))
+    return model.eval(), processor
+
+
+def _default_processor(side: int) -> Sam2Processor:
+    """What every SAM 2 / EdgeTAM processor does: ImageNet mean/std, a square resize to ``side``."""
+    from transformers import Sam2ImageProcessor, Sam2Processor
+
+    return Sam2Processor(image_processor=Sam2ImageProcessor(size={"height": side, "width": side}))

@@ -79,6 +79,8 @@ from annotator.errors import FormatError, FrameIndexError
 if TYPE_CHECKING:
     import torch
 
+    from annotator.engines.shared_features import SharedFeatures
+
 SAM2_VIDEO_MODELS = ("sam2.1-tiny", "sam2.1-small", "sam2.1-base-plus", "sam2.1-large", "edgetam")
 _MODEL_TYPES = {"sam2": ("sam2_video", "sam2"), "edgetam": ("edgetam_video", "edgetam")}
 _MEMORY_MODULES = ("memory_attention.", "memory_encoder.")
@@ -99,6 +101,9 @@ class Sam2VideoTracker:
 
     ``prune=False`` keeps every output like the stock session does (for tests and benchmarks).
     ``precision``: None (bf16 autocast on CUDA, fp32 elsewhere), "bf16" or "fp32".
+    ``encoder``: "auto" (ONNX Runtime on a CPU when installed), "onnx" or "pytorch"; None reads
+    ANNOTATOR_ENCODER (engines/image_encoder.py). ``weights_dir``: where the ONNX export is
+    cached (beside the weights); None uses the user cache folder.
     """
 
     def __init__(
@@ -111,6 +116,8 @@ class Sam2VideoTracker:
         *,
         prune: bool = True,
         precision: str | None = None,
+        encoder: str | None = None,
+        weights_dir: Path | None = None,
     ) -> None:
         if precision not in (None, "bf16", "fp32"):
             raise ValueError(f"precision must be None, 'bf16' or 'fp32', not {precision!r}")
@@ -129,6 +136,13 @@ class Sam2VideoTracker:
         self._frame_shape: tuple[int, int] | None = None
         self._run = 0  # bumped by every run that starts: an older, still open run then ends
         self._lock = threading.RLock()
+        # The image encoder (ONNX Runtime on a CPU when installed) and the frames it encoded,
+        # shared with a click engine on the same weights (engines/shared_features.py).
+        self._encoder_choice = encoder
+        self._weights_dir = weights_dir
+        self._features: SharedFeatures | None = None
+        self._positions: list[torch.Tensor] | None = None
+        self.memory_runtime = "pytorch"  # "onnxruntime" once memory attention runs there
 
     # --- Tracker protocol --------------------------------------------------------------------
     def add_conditioning(self, frame: int, masks: dict[int, np.ndarray]) -> None:
@@ -249,8 +263,8 @@ class Sam2VideoTracker:
 
         outputs: dict[int, tuple[torch.Tensor, float]] = {}
         with torch.inference_mode(), self._autocast():
-            pixel_values, size = self._preprocess(rgb)
-            features = self._vision_features(pixel_values)
+            features, pixel_values = self._vision_features(frame, rgb)
+            size = (int(rgb.shape[0]), int(rgb.shape[1]))
             for oid in oids:
                 session = self._sessions[oid]
                 session.cache.cache_vision_features(frame, features)
@@ -269,8 +283,7 @@ class Sam2VideoTracker:
         for frame in sorted(pending):
             rgb = self.source.frame(frame)
             with torch.inference_mode(), self._autocast():
-                pixel_values, _ = self._preprocess(rgb)
-                features = self._vision_features(pixel_values)
+                features, pixel_values = self._vision_features(frame, rgb)
                 for oid, mask in sorted(pending[frame].items()):
                     session = self._session(oid)
                     obj_idx = session.obj_id_to_idx(oid)
@@ -301,10 +314,45 @@ class Sam2VideoTracker:
         inputs = self.processor(images=rgb, device=self.device, return_tensors="pt")
         return inputs.pixel_values[0].to(self.device), (int(rgb.shape[0]), int(rgb.shape[1]))
 
-    def _vision_features(self, pixel_values: torch.Tensor) -> dict[str, Any]:
-        # What the model's _prepare_vision_features computes and caches for a frame.
-        out = self.model.get_image_features(pixel_values.unsqueeze(0), return_dict=True)
-        return {"vision_feats": out.fpn_hidden_states, "vision_pos_embeds": out.fpn_position_encoding}
+    def _vision_features(self, frame: int, rgb: np.ndarray) -> tuple[dict[str, Any], torch.Tensor]:
+        """What the model's ``_prepare_vision_features`` computes and caches for a frame, and the
+        frame tensor to stream (a placeholder when the features came from the shared cache: the
+        model reads the pixels only to encode them)."""
+        import torch
+
+        self.prepare_runtime()
+        assert self._features is not None
+        fingerprint = getattr(self.source, "fingerprint", None)
+        key = (str(fingerprint), int(frame)) if fingerprint is not None else None
+        levels = self._features.get(key)
+        if levels is None:
+            pixel_values, _ = self._preprocess(rgb)
+            levels = self._features.encode(key, pixel_values.unsqueeze(0))
+        else:
+            pixel_values = torch.zeros(3, 1, 1, device=self.device)
+        features = {"vision_feats": [_flatten(t) for t in levels], "vision_pos_embeds": self._positions}
+        return features, pixel_values
+
+    def prepare_runtime(self) -> None:
+        """Set up the image encoder and, where it runs in ONNX Runtime, memory attention too
+        (engines/memory_attention.py). The first use of some weights exports them (tens of
+        seconds, then cached on disk); the first frame does this when nobody called it before."""
+        if self._features is not None:
+            return
+        from annotator.engines import memory_attention
+        from annotator.engines.shared_features import shared_features
+
+        size = int(self.model.config.image_size)
+        features = shared_features(self.model, size, self._weights_dir, self._encoder_choice)
+        self._positions = [_flatten(p) for p in features.encoder.positions]
+        if features.encoder.runtime == "onnxruntime":
+            self.memory_runtime = memory_attention.attach(self.model, self._weights_dir)
+        self._features = features
+
+    @property
+    def encoder_runtime(self) -> str:
+        """How the image encoder runs ("onnxruntime", "pytorch"; "" before the first frame)."""
+        return self._features.encoder.runtime if self._features is not None else ""
 
     def _masks_at_size(self, logits: list[torch.Tensor], size: tuple[int, int]) -> list[np.ndarray]:
         import torch
@@ -337,6 +385,11 @@ class Sam2VideoTracker:
         return self._frame_shape
 
 
+def _flatten(levels: torch.Tensor) -> torch.Tensor:
+    """NCHW -> (HW, N, C), the layout of the video model's cached vision features."""
+    return levels.flatten(2).permute(2, 0, 1)
+
+
 def confidence(logits: torch.Tensor, object_score: float) -> float:
     """P(the present/absent verdict is right) x mask stability, in 0..1 (see the module docstring)."""
     presence = _sigmoid(object_score)
@@ -365,7 +418,7 @@ def load_sam2_video(
     """A tracker for ``name`` (sam2.1-tiny/-small/-base-plus/-large, edgetam) over ``source``.
 
     ``weights`` is a Hugging Face snapshot folder (else the installed one); ``device`` as for
-    ``--device``. ``options`` go to Sam2VideoTracker (``prune``, ``precision``).
+    ``--device``. ``options`` go to Sam2VideoTracker (``prune``, ``precision``, ``encoder``).
     """
     from annotator.engines import weights as registry
     from annotator.engines.device import pick_device
@@ -374,6 +427,7 @@ def load_sam2_video(
         raise ValueError(f"unknown video model {name!r}; expected one of {', '.join(SAM2_VIDEO_MODELS)}")
     folder = Path(registry.require(name, weights))
     model, processor = load_video_snapshot(folder, family="edgetam" if name == "edgetam" else "sam2")
+    options.setdefault("weights_dir", folder)
     return Sam2VideoTracker(source, model, processor, name, pick_device(device), **options)
 
 
@@ -399,6 +453,12 @@ def load_video_snapshot(folder: Path, family: str = "sam2") -> tuple[Any, Any]:
                               "timm package: pip install timm", folder) from exc
         except (OSError, ValueError, RuntimeError) as exc:
             raise FormatError(f"cannot load the video model ({str(exc).splitlines()[0]})", folder) from exc
+        if family == "edgetam":
+            from annotator.engines.model_configs import REPVIT, backbone_name
+
+            if backbone_name(model) != REPVIT:  # transformers' defaults build a Hiera or a ResNet-50
+                raise FormatError(f"the EdgeTAM backbone is {backbone_name(model)}, not {REPVIT}: "
+                                  "config.json does not describe EdgeTAM", folder)
         missing = [k for k in info.get("missing_keys", ()) if k.startswith(_MEMORY_MODULES)]
         if missing:
             raise FormatError(f"the snapshot has no video memory weights ({len(missing)} missing, e.g. "

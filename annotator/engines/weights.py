@@ -105,8 +105,8 @@ _SPECS = [
     # "yonigozlan/EdgeTAM-hf" (uploaded by the Hugging Face engineer who ported the model).
     # facebook/EdgeTAM held the original checkpoint on main and the transformers files only on
     # the pull-request ref refs/pr/1 when we looked; switch to it once that is merged.
-    ModelSpec("edgetam", ("track",), "edgetam",
-              "EdgeTAM: SAM 2 distilled for on-device tracking, many times faster than SAM 2.1 on a CPU",
+    ModelSpec("edgetam", ("segment", "track"), "edgetam",
+              "EdgeTAM: SAM 2 distilled for on-device use; the fastest clicks and tracking on a CPU",
               "Apache-2.0", 56_000_000, hf_repo="yonigozlan/EdgeTAM-hf", revision="main",
               allow_patterns=_TRANSFORMERS_FILES),
     # SAM 3 (transformers 5.x Sam3Model / Sam3VideoModel / Sam3Tracker*): text and box concept
@@ -146,15 +146,16 @@ _SPECS = [
 
 REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
 
-# What ``--model auto`` tries, best first, per task and device. On a CPU the SAM 2.1 image
-# encoders (~2 s a frame) beat SAM ViT-B (~11 s) for clicks; EdgeTAM tracks fastest there.
+# What ``--model auto`` tries, best first, per task and device. On a CPU EdgeTAM (a RepViT
+# encoder, run in ONNX Runtime) is the fastest for clicks and tracking, then the SAM 2.1 image
+# encoders (~2 s a frame), which beat SAM ViT-B (~11 s).
 _PREFERENCE: dict[str, dict[str, tuple[str, ...]]] = {
     "segment": {
         "cuda": ("sam2.1-large", "sam2.1-base-plus", "sam-vit-h", "sam-vit-l", "sam2.1-small",
-                 "sam2.1-tiny", "sam-vit-b"),
+                 "sam2.1-tiny", "sam-vit-b", "edgetam"),
         "mps": ("sam2.1-base-plus", "sam2.1-small", "sam2.1-tiny", "sam2.1-large", "sam-vit-b",
-                "sam-vit-l", "sam-vit-h"),
-        "cpu": ("sam2.1-tiny", "sam2.1-small", "sam-vit-b", "sam2.1-base-plus", "sam-vit-l",
+                "sam-vit-l", "sam-vit-h", "edgetam"),
+        "cpu": ("edgetam", "sam2.1-tiny", "sam2.1-small", "sam-vit-b", "sam2.1-base-plus", "sam-vit-l",
                 "sam2.1-large", "sam-vit-h"),
     },
     "track": {
@@ -179,11 +180,13 @@ _PREFERENCE: dict[str, dict[str, tuple[str, ...]]] = {
         "cpu": ("clip-vit-b-32", "siglip2-base", "clip-vit-b-16", "clip-vit-l-14"),
     },
 }
-# What to suggest downloading when nothing for a task is installed: one SAM 2.1 download
-# serves both clicks and tracking.
+# What to suggest downloading when nothing for a task is installed: one EdgeTAM or SAM 2.1
+# download serves both clicks and tracking.
 _SUGGEST = {
-    "segment": {"cpu": "sam2.1-tiny", "gpu": "sam2.1-base-plus"},
-    "track": {"cpu": "sam2.1-tiny", "gpu": "sam2.1-base-plus"},
+    # EdgeTAM on a CPU: its RepViT encoder and ONNX Runtime make clicks and tracking several
+    # times faster than SAM 2.1-T there (bench/cpu_models.py).
+    "segment": {"cpu": "edgetam", "gpu": "sam2.1-base-plus"},
+    "track": {"cpu": "edgetam", "gpu": "sam2.1-base-plus"},
     "classify": {"cpu": "clip-vit-b-32", "gpu": "clip-vit-b-32"},
     "caption": {"cpu": "blip-base", "gpu": "blip-base"},
     "detect": {"cpu": "sam3", "gpu": "sam3"},

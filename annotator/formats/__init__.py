@@ -37,11 +37,22 @@ class FormatSpec:
     output: str  # "file" or "folder": what --out names
     multi_video: bool = False  # several projects merge into one output (datasets)
     extension: str = ""
+    # Many videos written by the format's own function (projects, out, options, split=, seed=,
+    # progress=, cancel=); None: COCO / YouTube-VIS through dataset.export_dataset.
+    dataset_exporter: str | None = None
 
     def export_fn(self) -> Callable[..., ExportSummary]:
         if self.exporter is None:
             raise ValueError(f"format {self.name!r} cannot be exported")
         return getattr(importlib.import_module(self.module), self.exporter)
+
+    def dataset_fn(self) -> Callable[..., ExportSummary]:
+        if self.dataset_exporter is None:
+            from annotator.formats.dataset import export_dataset
+
+            fmt = self.name
+            return lambda projects, out, options, **kw: export_dataset(projects, fmt, out, options, **kw)
+        return getattr(importlib.import_module(self.module), self.dataset_exporter)
 
     def import_fn(self) -> Callable[..., ImportSummary]:
         if self.importer is None:
@@ -57,10 +68,11 @@ FORMATS: dict[str, FormatSpec] = {spec.name: spec for spec in (
     FormatSpec("davis", "DAVIS label PNGs", "annotator.formats.davis", "export_davis", "import_davis",
                "folder"),
     FormatSpec("mot", "MOTChallenge boxes (gt.txt)", "annotator.formats.mot", "export_mot", "import_mot",
-               "folder"),
-    FormatSpec("mots", "MOTS masks (txt)", "annotator.formats.mot", "export_mots", "import_mots", "folder"),
+               "folder", multi_video=True, dataset_exporter="export_mot_dataset"),
+    FormatSpec("mots", "MOTS masks (txt)", "annotator.formats.mot", "export_mots", "import_mots", "folder",
+               multi_video=True, dataset_exporter="export_mots_dataset"),
     FormatSpec("yolo", "YOLO segmentation (Ultralytics)", "annotator.formats.yolo", "export_yolo",
-               "import_yolo", "folder"),
+               "import_yolo", "folder", multi_video=True, dataset_exporter="export_yolo_dataset"),
     FormatSpec("overlay", "mask overlay video (mp4)", "annotator.formats.overlay", "export_overlay", None,
                "file", extension=".mp4"),
 )}
@@ -76,21 +88,27 @@ def get_format(name: str) -> FormatSpec:
 def export_project(project: Any, fmt: str, out: str | Path, options: ExportOptions | None = None,
                    progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
     """Export one project (an open Project or a path) in ``fmt``."""
-    return get_format(fmt).export_fn()(project, out, options, progress=progress, cancel=cancel)
+    spec = get_format(fmt)
+    if options is not None:
+        options.check_format(fmt)
+    return spec.export_fn()(project, out, options, progress=progress, cancel=cancel)
 
 
 def export_projects(projects: Sequence[Any], fmt: str, out: str | Path, options: ExportOptions | None = None,
                     split: dict[str, float] | None = None, seed: int = 0, progress: ProgressFn | None = None,
                     cancel: Any = None) -> ExportSummary:
-    """Export several projects as one dataset (COCO / YouTube-VIS), optionally split by video."""
-    from annotator.formats.dataset import export_dataset
-
+    """Export several projects as one dataset, optionally split by video: one COCO / YouTube-VIS
+    file (or one per split), MOT / MOTS sequences (TrackEval's layout with ``options.seqmap``), or
+    one YOLO dataset (train / val by video)."""
     if len(projects) == 1 and not split:
         return export_project(projects[0], fmt, out, options, progress, cancel)
     spec = get_format(fmt)
     if not spec.multi_video:
-        raise ValueError(f"{fmt} holds one video; several projects (or --split) need coco or ytvis")
-    return export_dataset(projects, fmt, out, options, split, seed, progress, cancel)
+        raise ValueError(f"{fmt} holds one video; several projects (or --split) need coco, ytvis, mot, mots "
+                         "or yolo")
+    if options is not None:
+        options.check_format(fmt)
+    return spec.dataset_fn()(projects, out, options, split=split, seed=seed, progress=progress, cancel=cancel)
 
 
 def import_into_project(path: str | Path, fmt: str, source: str | Path, project: str | Path,

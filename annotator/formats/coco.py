@@ -13,10 +13,12 @@ Export layout (one file; pycocotools ``COCO()`` loads it, ``COCOeval`` scores it
   insights under ``attributes``), which an import uses to give objects back their names and ids.
 
 Polygons (``options.polygons``): parts simplified with ``options.tolerance`` px; multi-part
-objects give several parts. COCO polygons cannot express holes (every part is filled), so a
-mask with holes stays compressed RLE in a polygon export (``iscrowd`` stays 0; pycocotools,
-detectron2 and mmdetection read RLE with iscrowd 0), and the summary counts these. ``area`` and
-``bbox`` are those of the rasterized polygon, so they match what an evaluator decodes.
+objects give several parts. COCO polygons cannot express holes (every part is filled), so with
+``polygon_fallback="rle"`` (the default) a mask with holes stays compressed RLE (``iscrowd``
+stays 0; pycocotools, detectron2 and mmdetection read RLE with iscrowd 0); with ``"approx"`` it
+becomes the outer contour of every part, so the file holds polygons only. The summary reports
+the polygons written and the worst IoU of a polygon with its mask (polygon_stats.py). ``area``
+and ``bbox`` are those of the rasterized polygon, so they match what an evaluator decodes.
 
 Import: ``segmentation`` may be polygons, uncompressed RLE or compressed RLE. Objects come from
 ``track_id`` (also ``attributes.track_id`` as CVAT writes it, or ``instance_id``); with
@@ -48,6 +50,7 @@ from annotator.formats.common import (
 )
 from annotator.formats.geometry import mask_to_polygons
 from annotator.formats.options import ExportOptions
+from annotator.formats.polygon_stats import PolygonStats
 from annotator.formats.selection import (
     CategoryTable,
     VideoEntry,
@@ -137,7 +140,7 @@ def _annotations(videos: list[VideoEntry], options: ExportOptions, reporter: Rep
                  counter: _Counter, summary: ExportSummary) -> Iterator[str]:
     ann_id = 0
     frames_done = 0
-    kept_rle = 0
+    stats = PolygonStats()
     for video in videos:
         attrs = frame_attribute_map(video.project, video.plan.object_ids)
         last_frame = None
@@ -148,12 +151,10 @@ def _annotations(videos: list[VideoEntry], options: ExportOptions, reporter: Rep
                 reporter(frames_done, total_frames, "annotations")
             seg, area, bbox = rle_json(rec.rle), rec.area, rec.bbox
             if options.polygons:
-                parts, holes = mask_to_polygons(rle_ops.decode(rec.rle), options.tolerance)
-                if parts and not holes:
-                    poly_rle = _polygon_rle(parts, rec.rle)
+                polygon = _as_polygon(rec.rle, options, stats)
+                if polygon is not None:
+                    parts, poly_rle = polygon
                     seg, area, bbox = dumps(parts), rle_ops.area(poly_rle), rle_ops.bbox(poly_rle)
-                else:
-                    kept_rle += 1
             ann_id += 1
             extra = attrs.get((rec.object_id, rec.frame))
             yield (f'{{"id":{ann_id},"image_id":{video.image_ids[rec.frame]},"video_id":{video.video_id},'
@@ -163,9 +164,30 @@ def _annotations(videos: list[VideoEntry], options: ExportOptions, reporter: Rep
                    f'"iscrowd":0' + (f',"attributes":{dumps(extra)}' if extra else "") + "}")
     counter.annotations = ann_id
     reporter(total_frames, total_frames, "annotations", force=True)
-    if kept_rle:
-        summary.warnings.append(f"{kept_rle} mask(s) with holes or too small for a polygon were kept as RLE")
-        summary.extra["rle_fallback"] = kept_rle
+    if options.polygons:
+        stats.report(summary, "COCO")
+
+
+def _as_polygon(rle: dict, options: ExportOptions, stats: PolygonStats) -> tuple[list, dict] | None:
+    """The mask's polygon parts and their rasterized RLE, or None to keep the mask as RLE.
+
+    COCO parts are filled, so a mask with holes (or one too small for 3 vertices) has no exact
+    polygon: with fallback "rle" it stays RLE; with "approx" it becomes the outer contour of every
+    part (holes filled), or its bounding box when no part has 3 vertices.
+    """
+    parts, holes = mask_to_polygons(rle_ops.decode(rle), options.tolerance)
+    exact = bool(parts) and not holes
+    if not exact and options.polygon_fallback == "rle":
+        stats.kept_rle += 1
+        return None
+    if not parts:
+        x, y, w, h = rle_ops.bbox(rle)
+        parts = [[x, y, x + w, y, x + w, y + h, x, y + h]]
+    poly_rle = _polygon_rle(parts, rle)
+    stats.add_iou(rle_ops.iou(poly_rle, rle))
+    if not exact:
+        stats.approximated += 1
+    return parts, poly_rle
 
 
 def _polygon_rle(parts: list[list[float]], like: dict) -> dict:

@@ -89,6 +89,8 @@ class ExportSummary(_Summary):
     objects: int = 0
     categories: int = 0
     seconds: float = 0.0
+    polygons: int | None = None  # masks written as polygons (polygon exports only)
+    worst_polygon_iou: float | None = None  # the lowest IoU of a polygon's fill with its mask
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)

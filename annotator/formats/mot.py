@@ -1,32 +1,43 @@
 """MOTChallenge ground truth (boxes) and MOTS (masks): export and import.
 
-Both write the MOTChallenge sequence layout ``OUT/<video-stem>/``:
+One project is one sequence folder ``OUT/<video-stem>/``; several projects give one folder each.
+With ``options.seqmap`` ("MOT17-train", "MOTS-train") the export is TrackEval's ground-truth
+layout: ``OUT/<NAME-SPLIT>/<seq>/...`` and ``OUT/seqmaps/<NAME-SPLIT>.txt`` (a "name" header,
+then the sequences), which TrackEval's MOTChallenge and MOTSChallenge datasets read as they are.
+
+A sequence folder holds:
 - ``gt/gt.txt``; ``seqinfo.ini`` (name, imDir, frameRate, seqLength, imWidth, imHeight, imExt);
   ``img1/000001.jpg ...`` when frames are written; and ``ids.json`` (our object ids, names and
-  category names per track, which an import uses; other tools ignore it).
+  category names per track, the frame base, which an import uses; other tools ignore it).
 - **MOT** (``gt.txt``): ``frame,id,bb_left,bb_top,bb_width,bb_height,conf,class,visibility`` per
-  box, frames 1-based (frame index + 1), boxes 1-based (pixel x + 1, as MOTChallenge counts
-  pixels from 1), ``conf`` 1 (= consider), ``class`` = the category id (1..K, see selection.py),
-  ``visibility`` = the per-frame attribute "visibility" when set, else 1. The box is the mask's
-  bounding box. ``id`` = the object id.
+  box, boxes 1-based (pixel x + 1, as MOTChallenge counts pixels from 1), ``conf`` 1 (= consider),
+  ``class`` the MOT17 class id of the category (benchmark.py: by name, ``--class-map``
+  overrides), ``visibility`` = the per-frame attribute "visibility" when set, else 1. The box is
+  the mask's bounding box. ``id`` = the object id.
 - **MOTS** (``gt.txt``, the MOTS-Challenge/KITTI-MOTS text form): ``frame id class_id height width
-  rle`` per mask, space-separated, frames 1-based, ``rle`` the COCO compressed string, and
-  ``id = class_id * 1000 + instance`` (instance 1..999 per class: the object id when it is below
-  1000, else numbered). MOTS masks must not overlap (the official tools reject it), so where two
-  exported masks overlap the object with the higher id keeps the pixels.
+  rle`` per mask, space-separated, ``rle`` the COCO compressed string, ``class_id`` car = 1,
+  pedestrian = 2 (benchmark.py), and ``id = class_id * 1000 + instance`` (instance 1..999 per
+  class: the object id when every id is below 1000, else numbered). MOTS masks must not overlap
+  (the official tools reject it), so where two exported masks overlap the object with the higher
+  id keeps the pixels.
+- Frames are numbered from ``options.frame_base``: 1 (MOTChallenge, MOTS-Challenge, the default)
+  or 0 (KITTI-MOTS). The summary warns when no object is in a class the benchmark evaluates.
 
-Import reads a sequence folder (``gt/gt.txt``), a folder holding ``<video-stem>/gt/gt.txt``, or
-the text file itself. MOT boxes become box-shaped masks (the pixels the box covers, clipped to
-the frame), so MOT -> project -> MOT gives the same integer boxes back. Without ``ids.json``,
-MOT classes are named after the MOT17 classes (1 pedestrian ... 12 reflection) and MOTS classes
-after KITTI MOTS (1 car, 2 pedestrian); MOTS id 10000 (an ignore region) is skipped. A MOTS file
-is read 1-based, unless a frame 0 appears (KITTI-MOTS numbers from 0).
+Import reads a sequence folder (``gt/gt.txt``), a folder holding ``<video-stem>/gt/gt.txt`` (also
+one level down, as in TrackEval's ``<NAME-SPLIT>/<seq>/``), or the text file itself. MOT boxes
+become box-shaped masks (the pixels the box covers, clipped to the frame), so MOT -> project ->
+MOT gives the same integer boxes back. Without ``ids.json``, MOT classes are named after the MOT17
+classes (1 pedestrian ... 12 reflection) and MOTS classes after KITTI MOTS (1 car, 2 pedestrian);
+MOTS id 10000 (an ignore region) is skipped. Frames count from ``ids.json``'s frame base, else
+from 1 unless a frame 0 appears (KITTI-MOTS numbers from 0).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +46,14 @@ import numpy as np
 from annotator.core import masks as rle_ops
 from annotator.core.atomic import atomic_write, ensure_dir
 from annotator.errors import FormatError, OutputError
+from annotator.formats.benchmark import (
+    KITTI_MOTS_CLASSES,
+    MOT17_CLASSES,
+    MOTS_IGNORE_CLASS,
+    ClassIds,
+    class_warnings,
+    resolve_class_ids,
+)
 from annotator.formats.common import (
     ExportSummary,
     ImportSummary,
@@ -60,73 +79,129 @@ from annotator.formats.selection import (
     prepare_videos,
 )
 
-MOT17_CLASSES = {1: "pedestrian", 2: "person on vehicle", 3: "car", 4: "bicycle", 5: "motorbike",
-                 6: "non motorized vehicle", 7: "static person", 8: "distractor", 9: "occluder",
-                 10: "occluder on the ground", 11: "occluder full", 12: "reflection"}
-KITTI_MOTS_CLASSES = {1: "car", 2: "pedestrian"}
-MOTS_IGNORE = 10000
+MOTS_IGNORE = MOTS_IGNORE_CLASS * 1000
+
 IDS_FILE = "ids.json"
+SEQMAPS = "seqmaps"
 
 
 def export_mot(project: Any, out: str | Path, options: ExportOptions | None = None,
                progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
-    return _export(project, out, options, Reporter(progress, cancel), masks=False)
+    return export_sequences([project], out, options, progress, cancel, masks=False)
 
 
 def export_mots(project: Any, out: str | Path, options: ExportOptions | None = None,
                 progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
-    return _export(project, out, options, Reporter(progress, cancel), masks=True)
+    return export_sequences([project], out, options, progress, cancel, masks=True)
 
 
-def _export(project: Any, out: str | Path, options: ExportOptions | None, reporter: Reporter,
-            masks: bool) -> ExportSummary:
+def export_mot_dataset(projects: Sequence[Any], out: str | Path, options: ExportOptions | None = None, *,
+                       split: dict[str, float] | None = None, seed: int = 0,
+                       progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
+    """Several projects, one MOT sequence each (see the module doc for the layout)."""
+    _no_split(split)
+    return export_sequences(projects, out, options, progress, cancel, masks=False)
+
+
+def export_mots_dataset(projects: Sequence[Any], out: str | Path, options: ExportOptions | None = None, *,
+                        split: dict[str, float] | None = None, seed: int = 0,
+                        progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
+    _no_split(split)
+    return export_sequences(projects, out, options, progress, cancel, masks=True)
+
+
+def _no_split(split: dict[str, float] | None) -> None:
+    if split:
+        raise ValueError("MOT / MOTS sequences are split by the benchmark's seqmap: export each split with "
+                         "--seqmap NAME-SPLIT (e.g. MOT17-train) instead of --split")
+
+
+def export_sequences(projects: Sequence[Any], out: str | Path, options: ExportOptions | None,
+                     progress: ProgressFn | None, cancel: Any, masks: bool) -> ExportSummary:
+    """Write one sequence folder per project under ``out`` (or ``out/<seqmap>/``, plus the seqmap)."""
     started = time.perf_counter()
     options = (options or ExportOptions()).validate()
+    reporter = Reporter(progress, cancel)
     fmt = "mots" if masks else "mot"
-    with opened_projects([project]) as projects:
-        categories = CategoryTable.build(projects, options)
-        video = prepare_videos(projects, options, categories)[0]
-        plan = video.plan
-        ref = video.project.video
-        target = Path(out) / video.name
-        summary = ExportSummary(fmt, str(target), videos=1, frames=len(plan.frames),
+    out = Path(out)
+    root = out / options.seqmap if options.seqmap else out
+    with opened_projects(projects) as opened:
+        categories = CategoryTable.build(opened, options)
+        class_ids = resolve_class_ids(fmt, categories.names(), options.class_map)
+        videos = prepare_videos(opened, options, categories)
+        targets = [root / v.name for v in videos]
+        single = len(videos) == 1 and not options.seqmap
+        summary = ExportSummary(fmt, str(targets[0] if single else root), videos=len(videos),
                                 categories=len(categories.entries))
-        track_id = _mots_ids(video, out) if masks else {o.id: o.id for o in plan.objects}
-        with atomic_folder(target, _ours, protected_paths(projects)) as tmp:
-            ensure_dir(tmp / "gt")
-            _write_seqinfo(tmp / "seqinfo.ini", video)
-            objects = plan.objects_with_content()
-            ids = {"format": f"annotator-{fmt}-ids", "video": video.name,
-                   "categories": {str(c["id"]): c["name"] for c in categories.entries},
-                   "objects": {str(track_id[o.id]): {"object_id": o.id, "name": o.name,
-                                                     "category": plan.category_name_of[o.id]}
-                               for o in objects}}
-            with atomic_write(tmp / IDS_FILE, "w", encoding="utf-8") as f:
-                json.dump(ids, f, indent=1)
-            attrs = {} if masks else frame_attribute_map(video.project, plan.object_ids)
-            with atomic_write(tmp / "gt" / "gt.txt", "w", encoding="utf-8") as f:
-                for done, (frame, recs) in enumerate(plan.iter_frames(), start=1):
-                    if masks:
-                        lines = _mots_lines(frame, recs, plan, track_id)
-                    else:
-                        lines = [_mot_line(frame, rec, plan, attrs) for rec in recs]
-                    f.writelines(lines)
-                    summary.annotations += len(lines)
-                    reporter(done, len(plan.frames), "frames")
-            if options.wants_frames(False):
-                ensure_dir(tmp / "img1")
-                write_frame_images(video.project, plan.frames, tmp / "img1", lambda i: f"{i + 1:06d}.jpg",
-                                   options.jpeg_quality, reporter)
-        summary.objects = len(objects)
-        summary.files = [str(target)]
-        summary.extra["frame_size"] = [ref.width, ref.height]
+        exported: dict[str, int] = {}
+        protected = protected_paths(opened)
+        with contextlib.ExitStack() as stack:
+            folders = [stack.enter_context(atomic_folder(t, _ours, protected)) for t in targets]
+            for video, folder in zip(videos, folders):
+                _write_sequence(video, folder, class_ids, options, reporter, summary, masks)
+                for obj in video.plan.objects_with_content():
+                    name = video.plan.category_name_of[obj.id]
+                    exported[name] = exported.get(name, 0) + 1
+        summary.files = [str(t) for t in targets]
+        if options.seqmap:
+            summary.files.append(str(_write_seqmap(out, options.seqmap, [v.name for v in videos])))
+        summary.warnings += class_warnings(fmt, class_ids, exported)
+        summary.extra["sequences"] = [v.name for v in videos]
+        summary.extra["class_ids"] = {name: class_ids.of(name) for name in categories.names()}
+        summary.extra["frame_base"] = options.frame_base
+        if single:
+            ref = videos[0].project.video
+            summary.extra["frame_size"] = [ref.width, ref.height]
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _write_sequence(video: VideoEntry, folder: Path, class_ids: ClassIds, options: ExportOptions,
+                    reporter: Reporter, summary: ExportSummary, masks: bool) -> None:
+    plan = video.plan
+    base = options.frame_base
+    class_of = {o.id: class_ids.of(plan.category_name_of[o.id]) for o in plan.objects}
+    track_id = _mots_ids(video, class_of, folder) if masks else {o.id: o.id for o in plan.objects}
+    ensure_dir(folder / "gt")
+    _write_seqinfo(folder / "seqinfo.ini", video)
+    objects = plan.objects_with_content()
+    ids = {"format": f"annotator-{'mots' if masks else 'mot'}-ids", "video": video.name, "frame_base": base,
+           "categories": {str(class_of[o.id]): plan.category_name_of[o.id] for o in plan.objects},
+           "objects": {str(track_id[o.id]): {"object_id": o.id, "name": o.name,
+                                             "category": plan.category_name_of[o.id]}
+                       for o in objects}}
+    with atomic_write(folder / IDS_FILE, "w", encoding="utf-8") as f:
+        json.dump(ids, f, indent=1)
+    attrs = {} if masks else frame_attribute_map(video.project, plan.object_ids)
+    label = f"frames of {video.name}"
+    with atomic_write(folder / "gt" / "gt.txt", "w", encoding="utf-8") as f:
+        for done, (frame, recs) in enumerate(plan.iter_frames(), start=1):
+            if masks:
+                lines = _mots_lines(frame + base, recs, plan, track_id)
+            else:
+                lines = [_mot_line(frame + base, rec, class_of, attrs) for rec in recs]
+            f.writelines(lines)
+            summary.annotations += len(lines)
+            reporter(done, len(plan.frames), label)
+    if options.wants_frames(False):
+        ensure_dir(folder / "img1")
+        write_frame_images(video.project, plan.frames, folder / "img1", lambda i: f"{i + base:06d}.jpg",
+                           options.jpeg_quality, reporter)
+    summary.frames += len(plan.frames)
+    summary.objects += len(objects)
 
 
 def _ours(entry: Path) -> bool:
     """What a MOT / MOTS export writes into its sequence folder."""
     return entry.name in ("gt", "img1", "seqinfo.ini", IDS_FILE)
+
+
+def _write_seqmap(out: Path, name: str, sequences: list[str]) -> Path:
+    """TrackEval's ``seqmaps/<NAME-SPLIT>.txt``: a "name" header, then one sequence per line."""
+    path = ensure_dir(out / SEQMAPS) / f"{name}.txt"
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write("name\n" + "".join(f"{seq}\n" for seq in sequences))
+    return path
 
 
 def _write_seqinfo(path: Path, video: VideoEntry) -> None:
@@ -138,26 +213,23 @@ def _write_seqinfo(path: Path, video: VideoEntry) -> None:
         f.write(text)
 
 
-def _mot_line(frame: int, rec: Any, plan: Any, attrs: dict) -> str:
+def _mot_line(number: int, rec: Any, class_of: dict[int, int], attrs: dict) -> str:
     x, y, w, h = rec.bbox
-    visibility = attrs.get((rec.object_id, frame), {}).get("visibility", 1)
+    visibility = attrs.get((rec.object_id, rec.frame), {}).get("visibility", 1)
     if not isinstance(visibility, (int, float)) or isinstance(visibility, bool):
         visibility = 1
-    return (f"{frame + 1},{rec.object_id},{x + 1:g},{y + 1:g},{w:g},{h:g},1,"
-            f"{plan.category_of[rec.object_id]},{float(visibility):g}\n")
+    return (f"{number},{rec.object_id},{x + 1:g},{y + 1:g},{w:g},{h:g},1,"
+            f"{class_of[rec.object_id]},{float(visibility):g}\n")
 
 
-def _mots_ids(video: VideoEntry, out: Any) -> dict[int, int]:
+def _mots_ids(video: VideoEntry, class_of: dict[int, int], out: Any) -> dict[int, int]:
     """MOTS id per object: class * 1000 + instance (1..999 per class)."""
     plan = video.plan
     ids: dict[int, int] = {}
     next_instance: dict[int, int] = {}
     small = all(o.id < 1000 for o in plan.objects)
     for obj in plan.objects:
-        cls = plan.category_of[obj.id]
-        if cls >= 10:
-            raise OutputError(f"MOTS class ids must be below 10 (id 10000 means 'ignore'); category "
-                              f"{plan.category_name_of[obj.id]!r} has id {cls}", out)
+        cls = class_of[obj.id]
         if small:
             instance = obj.id
         else:
@@ -170,7 +242,7 @@ def _mots_ids(video: VideoEntry, out: Any) -> dict[int, int]:
     return ids
 
 
-def _mots_lines(frame: int, recs: list, plan: Any, track_id: dict[int, int]) -> list[str]:
+def _mots_lines(number: int, recs: list, plan: Any, track_id: dict[int, int]) -> list[str]:
     h, w = plan.height, plan.width
     rles = [r.rle for r in recs]
     if _any_overlap(recs):
@@ -185,7 +257,7 @@ def _mots_lines(frame: int, recs: list, plan: Any, track_id: dict[int, int]) -> 
     for rec, rle in zip(recs, rles):
         if rle_ops.area(rle) > 0:
             tid = track_id[rec.object_id]
-            lines.append(f"{frame + 1} {tid} {tid // 1000} {h} {w} {rle['counts']}\n")
+            lines.append(f"{number} {tid} {tid // 1000} {h} {w} {rle['counts']}\n")
     return lines
 
 
@@ -219,9 +291,10 @@ def _find_gt(path: Path, name: str) -> Path:
     for candidate in (path / "gt" / "gt.txt", path / name / "gt" / "gt.txt", path / f"{name}.txt"):
         if candidate.is_file():
             return candidate
-    found = sorted(path.glob("*/gt/gt.txt"))
-    if len(found) == 1:
-        return found[0]
+    for pattern in ("*/gt/gt.txt", f"*/{name}/gt/gt.txt", "*/*/gt/gt.txt"):
+        found = sorted(path.glob(pattern))
+        if len(found) == 1:
+            return found[0]
     raise FormatError(f"no gt/gt.txt here (nor in {name}/gt/gt.txt)", path)
 
 
@@ -233,7 +306,8 @@ def _import(path: str | Path, source: str | Path, project_path: str | Path, vide
         gt = _find_gt(Path(path), video or video_stem(src.path))
         lines = read_text_lines(gt)
         mapping = _read_ids(gt.parent.parent / IDS_FILE if gt.parent.name == "gt" else gt.with_name(IDS_FILE))
-        rows = _parse_mots(lines, gt, src) if masks else _parse_mot(lines, gt, src)
+        base = mapping.get("frame_base")
+        rows = _parse_mots(lines, gt, src, base) if masks else _parse_mot(lines, gt, src, base)
         summary = ImportSummary(fmt, str(gt), str(project_path))
         class_names = mapping.get("categories", {})
         default_names = KITTI_MOTS_CLASSES if masks else MOT17_CLASSES
@@ -277,12 +351,21 @@ def _read_ids(path: Path) -> dict[str, Any]:
                              "category": str_or_none(info.get("category"))}
     categories = {int(k): v for k, v in (doc.get("categories") or {}).items()
                   if isinstance(k, str) and k.isascii() and k.isdigit() and isinstance(v, str) and v.strip()}
-    return {"objects": objects, "categories": categories}
+    base = doc.get("frame_base", 1)
+    if base not in (0, 1) or isinstance(base, bool):
+        raise FormatError(f"'frame_base' must be 0 or 1, got {base!r}", path)
+    return {"objects": objects, "categories": categories, "frame_base": base}
 
 
-def _parse_mot(lines: list[str], gt: Path, src: Any) -> list[tuple]:
-    rows = []
-    seen: dict[tuple[int, int], int] = {}
+def _frame_base(frames: list[int], base: int | None) -> int:
+    """The given base, else 0 when a frame 0 appears (KITTI-MOTS), else 1."""
+    if base is not None:
+        return base
+    return 0 if any(f == 0 for f in frames) else 1
+
+
+def _parse_mot(lines: list[str], gt: Path, src: Any, base: int | None = None) -> list[tuple]:
+    parsed = []
     for n, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -297,9 +380,14 @@ def _parse_mot(lines: list[str], gt: Path, src: Any) -> list[tuple]:
                               f"{line[:80]!r}", gt) from None
         if not all(np.isfinite(v) for v in (x, y, w, h, conf)) or w < 0 or h < 0:
             raise FormatError(f"line {n}: the box is not a finite box with w, h >= 0", gt)
-        if not 1 <= frame <= src.frame_count:
-            raise FormatError(f"line {n}: frame {frame} is outside 1..{src.frame_count} (the source has "
-                              f"{src.frame_count} frames)", gt)
+        parsed.append((n, frame, tid, x, y, w, h, conf, cls))
+    base = _frame_base([p[1] for p in parsed], base)
+    rows = []
+    seen: dict[tuple[int, int], int] = {}
+    for n, frame, tid, x, y, w, h, conf, cls in parsed:
+        if not base <= frame < src.frame_count + base:
+            raise FormatError(f"line {n}: frame {frame} is outside {base}..{src.frame_count + base - 1} (the "
+                              f"source has {src.frame_count} frames)", gt)
         if not 0 < tid < MAX_ID:
             raise FormatError(f"line {n}: id {tid} is not a positive track id (detections without ids "
                               "are not ground truth)", gt)
@@ -311,11 +399,11 @@ def _parse_mot(lines: list[str], gt: Path, src: Any) -> list[tuple]:
         rle = box_to_rle(x - 1, y - 1, w, h, src.height, src.width)
         if rle_ops.area(rle) == 0:
             continue  # entirely outside the frame
-        rows.append((frame - 1, tid, cls, rle, clean_score(conf) if conf not in (0.0, 1.0) else None))
+        rows.append((frame - base, tid, cls, rle, clean_score(conf) if conf not in (0.0, 1.0) else None))
     return rows
 
 
-def _parse_mots(lines: list[str], gt: Path, src: Any) -> list[tuple]:
+def _parse_mots(lines: list[str], gt: Path, src: Any, base: int | None = None) -> list[tuple]:
     from annotator.formats.rle_check import check_compressed_many
 
     parsed = []
@@ -339,7 +427,7 @@ def _parse_mots(lines: list[str], gt: Path, src: Any) -> list[tuple]:
             raise FormatError(f"line {n}: id {tid} does not carry class {cls} (id = class * 1000 + "
                               "instance)", gt)
         parsed.append((n, frame, tid, cls, parts[5]))
-    base = 0 if any(p[1] == 0 for p in parsed) else 1
+    base = _frame_base([p[1] for p in parsed], base)
     problems = check_compressed_many([p[4] for p in parsed], [(src.height, src.width)] * len(parsed))
     rows = []
     seen: dict[tuple[int, int], int] = {}

@@ -15,6 +15,13 @@ Selection (all formats):
   is what detectors need to learn negatives.
 
 A mask with area 0 never becomes an annotation: formats have no "empty" annotation.
+
+Benchmark knobs (MOT / MOTS, see benchmark.py and mot.py): ``class_map`` (category name -> class
+id, over the benchmark's own table), ``frame_base`` (1 as MOTChallenge counts, 0 for KITTI-MOTS)
+and ``seqmap`` ("MOT17-train": TrackEval's folder layout and seqmap file). YouTube-VIS results:
+``gt`` (a ground-truth file whose video and category ids the results take, see ytvis_results.py).
+Polygons: ``polygon_fallback`` says what a mask a polygon cannot hold (holes) becomes: "rle"
+(kept as RLE) or "approx" (the outer contour of every part, so the file holds polygons only).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import math
 from dataclasses import dataclass
 
 YTVIS_LAYOUTS = ("project", "2019", "2021")
+POLYGON_FALLBACKS = ("rle", "approx")
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,11 @@ class ExportOptions:
     results: bool = False  # YouTube-VIS: the results format (with scores) instead of ground truth
     alpha: float = 0.5  # overlay video: mask opacity
     fps: float | None = None  # overlay video: frame rate (None: the video's)
+    polygon_fallback: str = "rle"  # a mask with holes under --polygons: "rle" or "approx" (outer contours)
+    class_map: tuple[tuple[str, int], ...] | None = None  # MOT / MOTS: category name -> class id
+    frame_base: int = 1  # MOT / MOTS: the number of the first frame (KITTI-MOTS: 0)
+    seqmap: str | None = None  # MOT / MOTS: "NAME-SPLIT" writes TrackEval's layout and seqmap file
+    gt: str | None = None  # YouTube-VIS results: the ground-truth file that gives video / category ids
 
     def validate(self) -> ExportOptions:
         """Return self, or raise ValueError naming the bad option (the CLI turns it into usage)."""
@@ -69,8 +82,32 @@ class ExportOptions:
             raise ValueError(f"alpha must be in 0..1, got {self.alpha}")
         if self.fps is not None and not (self.fps > 0 and math.isfinite(self.fps)):
             raise ValueError(f"fps must be > 0, got {self.fps}")
+        if self.polygon_fallback not in POLYGON_FALLBACKS:
+            raise ValueError(f"polygon fallback must be one of {', '.join(POLYGON_FALLBACKS)}, "
+                             f"got {self.polygon_fallback!r}")
+        if self.frame_base not in (0, 1):
+            raise ValueError(f"frame base must be 0 or 1, got {self.frame_base}")
+        if self.seqmap is not None:
+            check_seqmap_name(self.seqmap)
+        if self.gt is not None and not self.results:
+            raise ValueError("a ground-truth file (--gt) goes with YouTube-VIS --results")
         if not self.default_category.strip():
             raise ValueError("the default category needs a name")
+        return self
+
+    def check_format(self, fmt: str) -> ExportOptions:
+        """Return self, or raise ValueError naming the options that ``fmt`` would silently ignore."""
+        unused = []
+        if fmt not in ("mot", "mots"):
+            unused += [name for name, is_set in (("class map", self.class_map is not None),
+                                                 ("frame base", self.frame_base != 1),
+                                                 ("seqmap", self.seqmap is not None)) if is_set]
+        if fmt != "ytvis" and (self.results or self.gt):
+            unused.append("results" if self.results else "ground truth")
+        if self.polygon_fallback != "rle" and not (fmt == "coco" and self.polygons):
+            unused.append("polygon fallback (COCO --polygons only)")
+        if unused:
+            raise ValueError(f"{', '.join(unused)}: not an option of the {fmt} format")
         return self
 
     def replace(self, **changes: object) -> ExportOptions:
@@ -134,6 +171,22 @@ def parse_split(text: str) -> dict[str, float]:
     if not split or abs(sum(split.values()) - 1.0) > 1e-6:
         raise ValueError(f"split fractions must sum to 1, got {text!r}")
     return split
+
+
+def check_seqmap_name(name: str) -> str:
+    """'MOT17-train' -> itself; TrackEval reads ``<BENCHMARK>-<SPLIT>`` (split: train, test, all ...)."""
+    bench, sep, split = name.rpartition("-")
+    ok = all(part and part.replace("_", "").isalnum() for part in (bench.replace("-", ""), split))
+    if not sep or not ok:
+        raise ValueError(f"bad seqmap name {name!r} (BENCHMARK-SPLIT, e.g. MOT17-train or MOTS-train)")
+    return name
+
+
+def parse_frame_base(text: str) -> int:
+    base = _int(text, "frame base")
+    if base not in (0, 1):
+        raise ValueError(f"frame base must be 0 or 1, got {text!r}")
+    return base
 
 
 def _int(text: str, what: str) -> int:

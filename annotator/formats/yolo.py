@@ -1,16 +1,22 @@
 """YOLO segmentation (Ultralytics layout): export and import.
 
-Export writes a folder ``OUT/``:
-- ``data.yaml``: ``train`` and ``val`` (both ``images/<video-stem>``: one video is one set; split
-  with the dataset tools or by hand), ``nc`` and ``names`` (class index -> category name). No
-  ``path`` key, so Ultralytics resolves the folders relative to the yaml file itself;
-- ``images/<video-stem>/<frame>.jpg`` (frames are written by default; ``write_frames=False``
-  skips them) and ``labels/<video-stem>/<frame stem>.txt``: one line per object,
+Export writes one folder ``OUT/`` for one or many projects (one video each):
+- ``data.yaml``: ``train`` and ``val`` (the ``images/<video-stem>`` folders; without ``split``
+  both list every video), ``nc`` and ``names`` (class index -> category name, shared by name
+  over the projects). ``split={"train": 0.8, "val": 0.2}`` divides the *videos* as COCO and
+  YouTube-VIS do (dataset.split_videos, same seed rule), one key per split. No ``path`` key, so
+  Ultralytics resolves the folders relative to the yaml file itself;
+- ``images/<video-stem>/<frame>.jpg`` and ``labels/<video-stem>/<frame stem>.txt``: one line per object,
   ``class x1 y1 x2 y2 ...`` with coordinates normalised by the frame width and height (6
   decimals). Class = category id - 1 (0-based). A frame with no object gets an empty label file
   (a negative example) unless ``skip_empty``;
-- ``tracks.json``: the object id of every label line and each object's name and category, so an
-  import restores ids (YOLO itself has no track ids; other tools ignore the file).
+- ``tracks.json``: per video, the object id of every label line and each object's name and
+  category, so an import restores ids (YOLO itself has no track ids; other tools ignore the file).
+
+The frames are always written: Ultralytics finds a label by swapping ``images`` for ``labels``
+in the image's path, so labels without images beside them are no dataset (``write_frames=False``
+is refused, saying so). The summary counts the polygons and the worst IoU of a polygon's fill
+with its mask (polygon_stats.py).
 
 A YOLO instance is one polygon. Objects in several parts, or with holes, are joined into one
 ring through zero-width bridges between nearest vertices (as Ultralytics' own converter joins
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +40,7 @@ import numpy as np
 
 from annotator.core import masks as rle_ops
 from annotator.core.atomic import atomic_write, ensure_dir
-from annotator.errors import FormatError
+from annotator.errors import FormatError, OutputError
 from annotator.formats.common import (
     ExportSummary,
     FrameMatcher,
@@ -49,67 +56,101 @@ from annotator.formats.common import (
     video_stem,
     write_frame_images,
 )
+from annotator.formats.dataset import split_videos
 from annotator.formats.geometry import mask_to_rings, merge_rings, polygon_mask
 from annotator.formats.importing import str_or_none, valid_id
 from annotator.formats.options import ExportOptions
-from annotator.formats.selection import CategoryTable, opened_projects, prepare_videos
+from annotator.formats.polygon_stats import PolygonStats
+from annotator.formats.selection import CategoryTable, VideoEntry, opened_projects, prepare_videos
 
 TRACKS_FILE = "tracks.json"
 
 
 def export_yolo(project: Any, out: str | Path, options: ExportOptions | None = None,
                 progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
+    return export_yolo_dataset([project], out, options, progress=progress, cancel=cancel)
+
+
+def export_yolo_dataset(projects: Sequence[Any], out: str | Path, options: ExportOptions | None = None, *,
+                        split: dict[str, float] | None = None, seed: int = 0,
+                        progress: ProgressFn | None = None, cancel: Any = None) -> ExportSummary:
+    """One YOLO dataset of every project's video; ``split`` divides the *videos* (dataset.py)."""
     started = time.perf_counter()
     options = (options or ExportOptions()).validate()
     reporter = Reporter(progress, cancel)
-    with opened_projects([project]) as projects:
-        categories = CategoryTable.build(projects, options)
-        video = prepare_videos(projects, options, categories)[0]
-        plan = video.plan
-        target = Path(out)
-        summary = ExportSummary("yolo", str(target), videos=1, frames=len(plan.frames),
-                                categories=len(categories.entries))
-        lines_of: dict[str, list[int]] = {}
-        dropped = 0
-        with atomic_folder(target, _ours, protected_paths(projects)) as tmp:
-            labels = ensure_dir(tmp / "labels" / video.name)
-            for done, (frame, recs) in enumerate(plan.iter_frames(), start=1):
-                lines, ids = [], []
-                for rec in recs:
-                    outers, holes = mask_to_rings(rle_ops.decode(rec.rle), options.tolerance)
-                    ring = merge_rings(outers, holes)
-                    if ring is None:
-                        dropped += 1
-                        continue
-                    xy = ring / np.array([plan.width, plan.height], dtype=np.float64)
-                    coords = " ".join(f"{v:.6f}" for v in np.clip(xy, 0.0, 1.0).ravel())
-                    lines.append(f"{plan.category_of[rec.object_id] - 1} {coords}\n")
-                    ids.append(rec.object_id)
-                stem = video.names.stem(frame)
-                with atomic_write(labels / f"{stem}.txt", "w", encoding="utf-8") as f:
-                    f.writelines(lines)
-                lines_of[stem] = ids
-                summary.annotations += len(lines)
-                reporter(done, len(plan.frames), "labels")
-            names = {c["id"] - 1: c["name"] for c in categories.entries}
-            _write_yaml(tmp / "data.yaml", video.name, names)
-            tracks = {"format": "annotator-yolo-tracks", "video": video.name,
-                      "objects": {str(o.id): {"name": o.name, "category": plan.category_name_of[o.id]}
-                                  for o in plan.objects},
-                      "lines": lines_of}
-            with atomic_write(tmp / TRACKS_FILE, "w", encoding="utf-8") as f:
-                json.dump(tracks, f, separators=(",", ":"))
-            if options.wants_frames(True):
+    target = Path(out)
+    if not options.wants_frames(True):
+        raise OutputError("YOLO finds each label beside its image (images/<video>/x.jpg -> labels/<video>/"
+                          "x.txt), so a dataset without the frames would point data.yaml at images that do "
+                          "not exist; leave out --no-frames", target)
+    with opened_projects(projects) as opened:
+        categories = CategoryTable.build(opened, options)
+        videos = prepare_videos(opened, options, categories)
+        summary = ExportSummary("yolo", str(target), videos=len(videos), categories=len(categories.entries))
+        stats = PolygonStats()
+        tracks: dict[str, Any] = {}
+        with atomic_folder(target, _ours, protected_paths(opened)) as tmp:
+            for video in videos:
+                tracks[video.name] = _write_labels(video, tmp, options, reporter, summary, stats)
                 images = ensure_dir(tmp / "images" / video.name)
-                write_frame_images(video.project, plan.frames, images,
-                                   lambda i: video.names.stem(i) + ".jpg", options.jpeg_quality, reporter)
-        summary.objects = len(plan.objects_with_content())
+                write_frame_images(video.project, video.plan.frames, images, _jpg_name(video),
+                                   options.jpeg_quality, reporter, f"frames of {video.name}")
+            sets = _sets([v.name for v in videos], split, seed)
+            _write_yaml(tmp / "data.yaml", sets, {c["id"] - 1: c["name"] for c in categories.entries})
+            with atomic_write(tmp / TRACKS_FILE, "w", encoding="utf-8") as f:
+                json.dump({"format": "annotator-yolo-tracks", "videos": tracks}, f, separators=(",", ":"))
         summary.files = [str(target)]
-        if dropped:
-            summary.warnings.append(f"{dropped} mask(s) too small for a polygon (fewer than 3 vertices) "
-                                    "left out")
+        stats.report(summary, "YOLO")
+        if split:
+            summary.extra["split"] = {name: {"videos": names} for name, names in sets.items()}
+            summary.warnings += [f"split {name!r} got no video (there are {len(videos)})"
+                                 for name, names in sets.items() if not names]
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _write_labels(video: VideoEntry, tmp: Path, options: ExportOptions, reporter: Reporter,
+                  summary: ExportSummary, stats: PolygonStats) -> dict[str, Any]:
+    """``labels/<video>/<frame>.txt`` for every planned frame; returns the video's tracks.json entry."""
+    plan = video.plan
+    labels = ensure_dir(tmp / "labels" / video.name)
+    lines_of: dict[str, list[int]] = {}
+    for done, (frame, recs) in enumerate(plan.iter_frames(), start=1):
+        lines, ids = [], []
+        for rec in recs:
+            mask = rle_ops.decode(rec.rle)
+            outers, holes = mask_to_rings(mask, options.tolerance)
+            ring = merge_rings(outers, holes)
+            if ring is None:
+                stats.dropped += 1
+                continue
+            stats.add(mask, polygon_mask([ring], plan.height, plan.width))
+            xy = ring / np.array([plan.width, plan.height], dtype=np.float64)
+            coords = " ".join(f"{v:.6f}" for v in np.clip(xy, 0.0, 1.0).ravel())
+            lines.append(f"{plan.category_of[rec.object_id] - 1} {coords}\n")
+            ids.append(rec.object_id)
+        stem = video.names.stem(frame)
+        with atomic_write(labels / f"{stem}.txt", "w", encoding="utf-8") as f:
+            f.writelines(lines)
+        lines_of[stem] = ids
+        summary.annotations += len(lines)
+        reporter(done, len(plan.frames), f"labels of {video.name}")
+    summary.frames += len(plan.frames)
+    summary.objects += len(plan.objects_with_content())
+    return {"objects": {str(o.id): {"name": o.name, "category": plan.category_name_of[o.id]}
+                        for o in plan.objects},
+            "lines": lines_of}
+
+
+def _jpg_name(video: VideoEntry) -> Any:
+    return lambda index: video.names.stem(index) + ".jpg"
+
+
+def _sets(names: list[str], split: dict[str, float] | None, seed: int) -> dict[str, list[str]]:
+    """Video names per data.yaml set: the split by video, or all videos as both train and val."""
+    if not split:
+        return {"train": names, "val": names}
+    return {name: [names[i] for i in indices] for name, indices in split_videos(names, split, seed).items()}
 
 
 def _ours(entry: Path) -> bool:
@@ -117,10 +158,13 @@ def _ours(entry: Path) -> bool:
     return entry.name in ("data.yaml", TRACKS_FILE, "images", "labels")
 
 
-def _write_yaml(path: Path, video_name: str, names: dict[int, str]) -> None:
+def _write_yaml(path: Path, sets: dict[str, list[str]], names: dict[int, str]) -> None:
     lines = ["# Ultralytics YOLO segmentation dataset written by Annotator.",
-             "# Paths are relative to this file. train and val name the same frames: split as needed.",
-             f"train: images/{video_name}", f"val: images/{video_name}", f"nc: {len(names)}", "names:"]
+             "# Paths are relative to this file. Without a split, train and val name the same frames."]
+    for name, videos in sets.items():
+        folders = [f"images/{v}" for v in videos]
+        lines.append(f"{name}: {folders[0]}" if len(folders) == 1 else f"{name}: {json.dumps(folders)}")
+    lines += [f"nc: {len(names)}", "names:"]
     lines += [f"  {k}: {json.dumps(v)}" for k, v in sorted(names.items())]
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
@@ -138,7 +182,7 @@ def import_yolo(path: str | Path, source: str | Path, project_path: str | Path, 
     with open_source(source) as src:
         label_dir = _label_folder(root, video or video_stem(src.path))
         names = _read_names(root / "data.yaml") if (root / "data.yaml").is_file() else {}
-        tracks = _read_tracks(root / TRACKS_FILE)
+        tracks = _read_tracks(root / TRACKS_FILE, label_dir.name)
         matcher = FrameMatcher(src)
         files = sorted(label_dir.glob("*.txt"))
         if not files:
@@ -223,10 +267,13 @@ def _read_names(path: Path) -> dict[int, str]:
     return {}
 
 
-def _read_tracks(path: Path) -> dict[str, Any]:
+def _read_tracks(path: Path, video: str) -> dict[str, Any]:
+    """The tracks of ``video``: ``{"videos": {name: {objects, lines}}}`` (or one video's, older files)."""
     if not path.is_file():
         return {}
     doc = load_json(path)
+    if isinstance(doc, dict) and isinstance(doc.get("videos"), dict):
+        doc = doc["videos"].get(video, {})
     if not isinstance(doc, dict) or not isinstance(doc.get("objects", {}), dict) \
             or not isinstance(doc.get("lines", {}), dict):
         raise FormatError("expected {\"objects\": {...}, \"lines\": {...}}", path)

@@ -22,7 +22,10 @@ object's category must be one of them (matched by name, case and spaces ignored)
 Results (``options.results``): a JSON list of ``{video_id, category_id, score, segmentations}``,
 what the official evaluator's ``loadRes`` reads; ``score`` is the track's confidence: the mean
 mask score over its exported frames (user-drawn masks without a score count as 1.0). Segmentations
-are always compressed RLE (the official loader supports only that in results).
+are always compressed RLE (the official loader supports only that in results). Without a ground
+truth, ids follow the export (video 1 = the first project); ``options.gt`` (``--gt GT.json``)
+takes the video ids (by full file_names), category ids (by name) and frame order from that
+file instead (ytvis_results.py), which is what scoring against it needs.
 
 Import reads ground truth (``--video`` picks one video of a multi-video file) and results files;
 a results list has no file names, so position i is frame i of the source.
@@ -77,6 +80,7 @@ from annotator.formats.selection import (
     prepare_videos,
     track_score,
 )
+from annotator.formats.ytvis_results import matched_results, result_chunks
 
 
 def export_ytvis(project: Any, out: str | Path, options: ExportOptions | None = None,
@@ -98,9 +102,13 @@ def write_ytvis(videos: list[VideoEntry], categories: CategoryTable, out: str | 
                             categories=len(categories.entries))
     total_tracks = sum(len(v.plan.objects_with_content()) for v in videos)
     counter = [0]
+    matched = matched_results(videos, options.gt) if options.results and options.gt else None
     with frame_image_folders(videos, out.parent / "JPEGImages", options, reporter, protected) as targets, \
             atomic_write(out, "w", encoding="utf-8") as f:
-        tracks = _tracks(videos, options, reporter, total_tracks, counter)
+        if matched is not None:
+            tracks = _matched_tracks(matched, reporter, total_tracks, counter)
+        else:
+            tracks = _tracks(videos, options, reporter, total_tracks, counter)
         if options.results:
             f.write("[")
             for k, item in enumerate(tracks):
@@ -146,6 +154,18 @@ def _tracks(videos: list[VideoEntry], options: ExportOptions, reporter: Reporter
             done += 1
             counter[0] = done
             yield _track_chunks(video, obj, done, options, insights.get(obj.id))
+            reporter(done, total, "tracks")
+
+
+def _matched_tracks(matched: list, reporter: Reporter, total: int,
+                    counter: list[int]) -> Iterator[Iterator[str]]:
+    """Results with the ground truth's video and category ids (ytvis_results.py)."""
+    done = 0
+    for video, gt_video, categories in matched:
+        for obj in video.plan.objects_with_content():
+            done += 1
+            counter[0] = done
+            yield result_chunks(video, gt_video, categories[obj.id], obj)
             reporter(done, total, "tracks")
 
 

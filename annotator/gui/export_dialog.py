@@ -128,7 +128,8 @@ class ExportDialog(QDialog):
     def _format_changed(self) -> None:
         spec = self.spec
         self.polygons.setEnabled(spec.name == "coco")
-        self.write_frames.setEnabled(spec.output == "folder" and spec.name != "overlay")
+        # YOLO always writes its frames (each label sits beside its image), so the box is fixed there.
+        self.write_frames.setEnabled(spec.output == "folder" and spec.name not in ("overlay", "yolo"))
         self.write_frames.setChecked(spec.name == "yolo")
         self.out.setText(str(self._default_output(spec)))
 
