@@ -29,15 +29,19 @@ def default_project_path(video_path: str | Path) -> Path:
 
 
 def open_store(path: str | Path, video: str | Path | None = None, *, readonly: bool = False,
-               need_video: bool = True, warn: Callable[[str], None] = lambda message: None,
+               need_video: bool = True, project_path: str | Path | None = None,
+               warn: Callable[[str], None] = lambda message: None,
                ) -> tuple[Project, VideoSource | None]:
     """The project and its video for a ``.annot`` file (``video`` relinks a moved video), or for a
-    video, frame folder or image (its project beside it, created if new). Without
+    video, frame folder or image (its project beside it, or at ``project_path``, created if new).
+    A ``project_path`` that holds another video's project is refused, not warned about. Without
     ``need_video``, a project's video is not opened (None)."""
     path = Path(path)
     if not need_video:  # the store alone (export): whatever the path is, it must be a project
         return Project.open(path, readonly=readonly), None
     if path.suffix == PROJECT_SUFFIX and path.is_file():
+        if project_path is not None and Path(project_path).resolve() != path.resolve():
+            raise ProjectError("this is a project already: give no other project path", path)
         project = Project.open(path, readonly=readonly)
         try:
             if video is not None:
@@ -50,11 +54,15 @@ def open_store(path: str | Path, video: str | Path | None = None, *, readonly: b
         raise ProjectError("only a project (.annot) opens read-only", path)
     source = open_video(path)
     try:
-        project_path = default_project_path(path)
+        chosen = project_path is not None
+        project_path = Path(project_path) if chosen else default_project_path(path)
         if not project_path.exists():
             return Project.create(project_path, video_ref(source)), source
         project = Project.open(project_path)
         if project.video.fingerprint != source.fingerprint:
+            if chosen:
+                project.close()
+                raise ProjectError(f"it belongs to another video ({project.video.path})", project_path)
             warn(f"{source.path} changed since {project_path.name} was made; masks may no longer line up")
         return project, source
     except BaseException:

@@ -49,6 +49,7 @@ from annotator.app.propagation import (
     plan_run,
     run_propagation,
 )
+from annotator.app.text_tools import TextTools
 from annotator.app.video_info import VideoInfo
 from annotator.app.views import ProjectView
 from annotator.core import masks as rle_ops
@@ -61,8 +62,6 @@ from annotator.errors import AnnotatorError, ProjectError
 from annotator.formats.options import ExportOptions
 
 log = logging.getLogger(__name__)
-
-
 
 
 class Session:
@@ -86,20 +85,25 @@ class Session:
         self._temporary: tempfile.TemporaryDirectory[str] | None = None
         self._interactive: InteractiveSegmentation | None = None
         self._unlisten: Callable[[], None] | None = None
+        # Find objects by text (SAM 3) and search as Jobs; it reaches the project through the lambda.
+        self.text = TextTools(self.workers, self._track_job, self.engines, lambda frame: (
+            self._require_project(), self._source(), self._frame_or_current(frame)))
 
     # --- opening and closing --------------------------------------------------------------
     def open(self, path: str | Path, video: str | Path | None = None, *,
-             readonly: bool = False, need_video: bool = True) -> ProjectView:
+             readonly: bool = False, need_video: bool = True,
+             project: str | Path | None = None) -> ProjectView:
         """Open a video, frame folder, image or ``.annot`` project (creating the project if new).
 
         ``video`` relinks a project whose video moved. ``readonly`` opens an existing project
         without the writer lock (``annotator export`` while the GUI has it open). Without
         ``need_video`` a project opens even when its video is missing: the view and the
-        export work, frame calls raise ProjectError.
+        export work, frame calls raise ProjectError. ``project``: the video's project at that
+        path instead of beside it (``annotator detect --project``).
         """
         self.close()
         self._attach(*open_store(path, video, readonly=readonly, need_video=need_video,
-                                 warn=lambda m: self._notice(m, "warning")))
+                                 project_path=project, warn=lambda m: self._notice(m, "warning")))
         return self.view
 
     def open_in_background(self, path: str | Path, video: str | Path | None = None) -> Job[ProjectView]:
@@ -149,6 +153,7 @@ class Session:
         for job in self.workers.active_jobs():
             job.wait(10)
         self.engines.release()
+        self.text.release()
         if self._unlisten is not None:
             self._unlisten()
         if not self._project.readonly and self._temporary is None:

@@ -83,6 +83,8 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
                    help="frame range, 0-based, stop exclusive (e.g. 10:50, 100:)")
     g.add_argument("--stride", type=int, default=1, help="every Nth frame of the range (default 1)")
     g.add_argument("--locked-only", action="store_true", help="only masks the user locked")
+    g.add_argument("--include-detected", action="store_true",
+                   help="also masks found by text (annotator detect) and not yet accepted")
     g.add_argument("--reviewed-only", action="store_true", help="only masks marked reviewed")
     g.add_argument("--skip-empty", action="store_true", help="leave out frames without any mask")
     f = p.add_argument_group("format")
@@ -150,7 +152,8 @@ def _options(args: argparse.Namespace) -> Any:
         return ExportOptions(
             objects=args.objects, categories=args.categories, frame_start=start, frame_stop=stop,
             stride=args.stride, locked_only=args.locked_only, reviewed_only=args.reviewed_only,
-            skip_empty=args.skip_empty, polygons=args.polygons, tolerance=args.tolerance,
+            skip_empty=args.skip_empty, include_detected=args.include_detected, polygons=args.polygons,
+            tolerance=args.tolerance,
             write_frames=args.write_frames, jpeg_quality=args.jpeg_quality, layout=args.layout,
             results=args.results, alpha=args.alpha, fps=args.fps, default_category=args.default_category,
             polygon_fallback=args.polygon_fallback, class_map=args.class_map, frame_base=args.frame_base,

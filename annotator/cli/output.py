@@ -48,3 +48,25 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def wait_for(job: Any, desc: str = "", cancelled: str = "") -> Any:
+    """A Session Job's result, with a bar on stderr following its progress. Ctrl+C cancels the
+    job (what it finished is kept, as every Session job does), prints ``cancelled`` and re-raises."""
+    bar = progress_bar(None, desc)
+    try:
+        while not job.wait(0.1):
+            progress = job.progress
+            if progress.total and bar.total != progress.total:
+                bar.reset(total=progress.total)
+            bar.n = progress.done
+            bar.refresh()
+        return job.result()
+    except KeyboardInterrupt:
+        job.cancel()
+        job.wait(30)
+        if cancelled:
+            message(cancelled)
+        raise
+    finally:
+        bar.close()

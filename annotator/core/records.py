@@ -28,7 +28,9 @@ class _Unset:
 
 UNSET: Any = _Unset()
 
-MASK_SOURCES = ("user", "tracked", "imported")
+# "detected": found by a text or example prompt (SAM 3); never locked, left out of exports unless
+# asked for, until the user accepts it (it becomes "user" and locked).
+MASK_SOURCES = ("user", "tracked", "imported", "detected")
 
 # Distinct, colour-blind-friendly-ish object colours (tab10 then the lighter tab20 half, reordered
 # so neighbours differ in hue). Object N gets PALETTE[(N - 1) % len(PALETTE)].
@@ -79,7 +81,7 @@ class MaskRecord:
     object_id: int
     frame: int
     rle: dict  # {"size": [h, w], "counts": str}
-    source: str  # "user" | "tracked" | "imported"
+    source: str  # "user" | "tracked" | "imported" | "detected"
     score: float | None
     locked: bool
     area: int

@@ -24,7 +24,8 @@ SAM2_IMAGE_MODELS = tuple(s.name for s in REGISTRY.values() if s.family == "sam2
 # EdgeTamModel: the click half of an EdgeTAM snapshot.
 EDGETAM_IMAGE_MODELS = tuple(s.name for s in REGISTRY.values()
                              if s.family == "edgetam" and "segment" in s.tasks)
-SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS, *EDGETAM_IMAGE_MODELS)
+SAM3 = "sam3"  # clicks and tracking through Sam3Tracker* (engines/sam3_tracker.py)
+SEGMENT_MODELS = (*SAM_MODELS, *SAM2_IMAGE_MODELS, *EDGETAM_IMAGE_MODELS, SAM3)
 SEGMENT_CHOICES = (AUTO, CLASSICAL, *SEGMENT_MODELS)  # what --model accepts
 
 # Hiera stage depths of the four SAM 2.1 sizes: how a snapshot folder says which one it is.
@@ -72,6 +73,10 @@ def create_segmenter(
         from annotator.engines.sam import load_sam
 
         return load_sam(name, weights, dev, **engine_options), f"{name} on {dev}: {why}"
+    if name == SAM3:
+        from annotator.engines.sam3_tracker import load_sam3_segmenter
+
+        return load_sam3_segmenter(weights, dev, **engine_options), f"{name} on {dev}: {why}"
     from annotator.engines.sam2_image import load_sam2_image
 
     return load_sam2_image(name, weights, dev, **engine_options), f"{name} on {dev}: {why}"
@@ -150,7 +155,7 @@ def _infer_sam(path: Path) -> str:
 # --- trackers ------------------------------------------------------------------------------------
 SAM2_VIDEO_MODELS = tuple(s.name for s in REGISTRY.values()
                           if s.family in ("sam2", "edgetam") and "track" in s.tasks)
-TRACK_CHOICES = (AUTO, CLASSICAL, CLASSICAL_FAST, *SAM2_VIDEO_MODELS)  # what --tracker accepts
+TRACK_CHOICES = (AUTO, CLASSICAL, CLASSICAL_FAST, *SAM2_VIDEO_MODELS, SAM3)  # what --tracker accepts
 
 
 def create_tracker(
@@ -180,6 +185,10 @@ def create_tracker(
 
         mode = "fast" if name == CLASSICAL_FAST else "quality"
         return ClassicalTracker(source, mode=mode), f"{name} tracker (optical flow, no weights): {why}"
+    if name == SAM3:
+        from annotator.engines.sam3_tracker import load_sam3_tracker
+
+        return load_sam3_tracker(source, weights=weights, device=dev), f"{name} on {dev}: {why}"
     from annotator.engines.sam2_video import load_sam2_video
 
     return load_sam2_video(name, source, weights=weights, device=dev), f"{name} on {dev}: {why}"

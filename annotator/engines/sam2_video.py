@@ -330,8 +330,21 @@ class Sam2VideoTracker:
             levels = self._features.encode(key, pixel_values.unsqueeze(0))
         else:
             pixel_values = torch.zeros(3, 1, 1, device=self.device)
+        if any(p.shape[0] != t.shape[-2] * t.shape[-1] for p, t in zip(self._positions, levels, strict=True)):
+            self._positions = self._positions_for(levels)  # another stride: SAM 3's ViT (patch 14)
         features = {"vision_feats": [_flatten(t) for t in levels], "vision_pos_embeds": self._positions}
         return features, pixel_values
+
+    def _positions_for(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The neck's positional encodings at the sizes the encoder really gave (the shared
+        encoder assumes SAM 2's strides 4, 8 and 16)."""
+        import torch
+
+        neck = self.model.vision_encoder.neck
+        channels = int(self.model.config.vision_config.fpn_hidden_size)
+        device = self._positions[0].device if self._positions else torch.device(self.device)
+        return [_flatten(neck.position_encoding((1, channels, int(t.shape[-2]), int(t.shape[-1])), device,
+                                                torch.float32)) for t in levels]
 
     def prepare_runtime(self) -> None:
         """Set up the image encoder and, where it runs in ONNX Runtime, memory attention too

@@ -25,9 +25,9 @@ from typing import Any
 
 from annotator import paths
 from annotator.engines import download as _dl
-from annotator.errors import WeightsMissingError
+from annotator.errors import DownloadError, WeightsMissingError
 
-TASKS = ("segment", "track", "classify", "caption")
+TASKS = ("segment", "track", "classify", "caption", "detect", "search")
 MANIFEST = "manifest.json"
 CLASSICAL = "classical"
 CLASSICAL_FAST = "classical-fast"  # the optical-flow tracker without appearance refinement
@@ -42,7 +42,7 @@ _WITH_TOKENIZER = ("*.json", "*.txt", "*.safetensors")
 class ModelSpec:
     name: str
     tasks: tuple[str, ...]
-    family: str  # "sam", "sam2", "edgetam", "clip", "blip"
+    family: str  # "sam", "sam2", "edgetam", "sam3", "clip", "siglip", "blip"
     description: str
     license: str
     size_bytes: int  # exact for single files, approximate (download size) for Hub snapshots
@@ -52,6 +52,10 @@ class ModelSpec:
     hf_repo: str | None = None
     revision: str | None = None
     allow_patterns: tuple[str, ...] = ()
+    # A gated Hub repo: the user must accept its licence on the Hub and log in before downloading.
+    gated: bool = False
+    # Never picked by --model auto on a CPU (too slow there to be a sensible default).
+    gpu_only_auto: bool = False
 
     @property
     def single_file(self) -> bool:
@@ -105,16 +109,32 @@ _SPECS = [
               "EdgeTAM: SAM 2 distilled for on-device use; the fastest clicks and tracking on a CPU",
               "Apache-2.0", 56_000_000, hf_repo="yonigozlan/EdgeTAM-hf", revision="main",
               allow_patterns=_TRANSFORMERS_FILES),
+    # SAM 3 (transformers 5.x Sam3Model / Sam3VideoModel / Sam3Tracker*): text and box concept
+    # prompts, clicks and tracking, all from one gated snapshot. About 840 M parameters and a
+    # ViT-L-class encoder at 1008 px: a GPU model (``auto`` never picks it on a CPU).
+    ModelSpec("sam3", ("segment", "track", "detect"), "sam3",
+              "SAM 3: finds and tracks every instance of a phrase; also clicks and tracking (GPU advised)",
+              "SAM License (Meta; not Apache)", 3_450_000_000, hf_repo="facebook/sam3", revision="main",
+              allow_patterns=_WITH_TOKENIZER, gated=True, gpu_only_auto=True),
     # --- zero-shot classification and captioning ---------------------------------------------
-    ModelSpec("clip-vit-b-32", ("classify",), "clip", "OpenAI CLIP ViT-B/32: zero-shot labels (default)",
+    ModelSpec("clip-vit-b-32", ("classify", "search"), "clip",
+              "OpenAI CLIP ViT-B/32: zero-shot labels (default)",
               "MIT", 605_000_000, hf_repo="openai/clip-vit-base-patch32", revision="main",
               allow_patterns=_WITH_TOKENIZER),
-    ModelSpec("clip-vit-b-16", ("classify",), "clip", "OpenAI CLIP ViT-B/16: better labels, 3x the compute",
+    ModelSpec("clip-vit-b-16", ("classify", "search"), "clip",
+              "OpenAI CLIP ViT-B/16: better labels, 3x the compute",
               "MIT", 599_000_000, hf_repo="openai/clip-vit-base-patch16", revision="main",
               allow_patterns=_WITH_TOKENIZER),
-    ModelSpec("clip-vit-l-14", ("classify",), "clip", "OpenAI CLIP ViT-L/14: the best labels (GPU advised)",
+    ModelSpec("clip-vit-l-14", ("classify", "search"), "clip",
+              "OpenAI CLIP ViT-L/14: the best labels (GPU advised)",
               "MIT", 1_710_000_000, hf_repo="openai/clip-vit-large-patch14", revision="main",
               allow_patterns=_WITH_TOKENIZER),
+    # SigLIP 2 base: loaded with the model class its config names (AutoModel -> SiglipModel /
+    # Siglip2Model); its tokenizer is a Gemma SentencePiece model, hence the extra patterns.
+    ModelSpec("siglip2-base", ("search",), "siglip",
+              "Google SigLIP 2 base/16 at 224 px: better text-image search than CLIP B/32",
+              "Apache-2.0", 1_500_000_000, hf_repo="google/siglip2-base-patch16-224", revision="main",
+              allow_patterns=(*_WITH_TOKENIZER, "*.model")),
     ModelSpec("blip-base", ("caption",), "blip", "Salesforce BLIP base: image captions (default)",
               "BSD-3-Clause", 990_000_000, hf_repo="Salesforce/blip-image-captioning-base", revision="main",
               allow_patterns=_WITH_TOKENIZER),
@@ -153,6 +173,12 @@ _PREFERENCE: dict[str, dict[str, tuple[str, ...]]] = {
         "mps": ("blip-base", "blip-large"),
         "cpu": ("blip-base", "blip-large"),
     },
+    "detect": {"cuda": ("sam3",), "mps": ("sam3",), "cpu": ()},
+    "search": {
+        "cuda": ("siglip2-base", "clip-vit-l-14", "clip-vit-b-16", "clip-vit-b-32"),
+        "mps": ("siglip2-base", "clip-vit-b-16", "clip-vit-b-32", "clip-vit-l-14"),
+        "cpu": ("clip-vit-b-32", "siglip2-base", "clip-vit-b-16", "clip-vit-l-14"),
+    },
 }
 # What to suggest downloading when nothing for a task is installed: one EdgeTAM or SAM 2.1
 # download serves both clicks and tracking.
@@ -163,9 +189,12 @@ _SUGGEST = {
     "track": {"cpu": "edgetam", "gpu": "sam2.1-base-plus"},
     "classify": {"cpu": "clip-vit-b-32", "gpu": "clip-vit-b-32"},
     "caption": {"cpu": "blip-base", "gpu": "blip-base"},
+    "detect": {"cpu": "sam3", "gpu": "sam3"},
+    "search": {"cpu": "clip-vit-b-32", "gpu": "siglip2-base"},
 }
 _TASK_WORDS = {"segment": "segmentation (SAM)", "track": "tracking (SAM 2.1 / EdgeTAM)",
-               "classify": "classification (CLIP)", "caption": "captioning (BLIP)"}
+               "classify": "classification (CLIP)", "caption": "captioning (BLIP)",
+               "detect": "text detection (SAM 3)", "search": "search (CLIP / SigLIP 2)"}
 
 _registry_lock = threading.Lock()
 
@@ -259,7 +288,29 @@ def missing_message(name: str) -> str:
         patterns = ", ".join(spec.allow_patterns) or "all files"
         manual = (f"or copy the files ({patterns}) of https://huggingface.co/{spec.hf_repo} "
                   f"into the folder {where}")
-    return f"model '{name}' is not installed; run: annotator models download {name} ({manual})"
+    message = f"model '{name}' is not installed; run: annotator models download {name} ({manual})"
+    return f"{message}. {licence_step(spec)}" if spec.gated else message
+
+
+def licence_step(spec: ModelSpec) -> str:
+    """What a gated model needs before it downloads: accept the licence, then log in."""
+    return (f"{spec.name} is gated under the {spec.license}: accept the licence at "
+            f"https://huggingface.co/{spec.hf_repo}, then log in with `hf auth login` (or set HF_TOKEN) "
+            f"and run: annotator models download {spec.name}")
+
+
+def _gated_refusal(exc: BaseException) -> bool:
+    """Whether a failed download was the Hub refusing a gated repo (no token, or licence not accepted)."""
+    try:
+        from huggingface_hub.errors import GatedRepoError
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        return False
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, GatedRepoError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _match_override(spec: ModelSpec, path: Path) -> Path | None:
@@ -306,6 +357,11 @@ def download(
     folder = paths.models_dir() / name
     try:
         return _download(spec, folder, progress, cancel, timeout)
+    except DownloadError as exc:
+        if spec.gated and _gated_refusal(exc):
+            raise DownloadError(f"the Hugging Face Hub refused {spec.hf_repo}. {licence_step(spec)}",
+                                    folder) from None
+        raise
     finally:
         with contextlib.suppress(OSError):
             folder.rmdir()  # only when a failed first attempt left it empty
@@ -440,7 +496,8 @@ def choose(
         require(requested, weights)
         return requested, "asked for by name" + (f" with --weights {weights}" if weights is not None else "")
     order = _PREFERENCE[task].get(kind, _PREFERENCE[task]["cpu"])
-    extra = [s.name for s in REGISTRY.values() if task in s.tasks and s.name not in order]
+    extra = [s.name for s in REGISTRY.values() if task in s.tasks and s.name not in order
+             and not (s.gpu_only_auto and kind == "cpu")]
     for name in (*order, *extra):
         if name in REGISTRY and is_installed(name):
             rank = "best installed" if name == order[0] else "best of the installed models"
@@ -449,6 +506,9 @@ def choose(
     why = f"no {_TASK_WORDS[task]} weights installed; annotator models download {suggestion}"
     if task in ("segment", "track"):
         return CLASSICAL, why
+    if task == "detect" and kind == "cpu" and is_installed(suggestion):
+        why = (f"{suggestion} is too slow on a CPU to be picked automatically (about a minute a frame); "
+               f"name it with --model {suggestion} to run it anyway")
     raise WeightsMissingError(suggestion, why)
 
 
@@ -471,6 +531,7 @@ def list_models() -> list[dict[str, Any]]:
             "installed": path is not None,
             "path": str(path) if path is not None else None,
             "license": spec.license,
+            "gated": spec.gated,
             "source": spec.source,
             "description": spec.description,
         })

@@ -8,6 +8,8 @@ Selection (all formats):
 - ``locked_only`` / ``reviewed_only``: only masks the user locked (or marked reviewed). The frames
   exported are then the frames where a selected object has such a mask; a locked *empty* mask
   ("verified absent") still makes its frame a valid, empty training image;
+- ``include_detected``: also export masks found by a text prompt and not yet accepted (provenance
+  ``detected``); by default they are left out, as unchecked machine guesses;
 - ``skip_empty``: leave out frames where no selected object has a (non-empty) mask. Without it,
   every selected frame is written (an empty image entry, an empty PNG, an empty label file), which
   is what detectors need to learn negatives.
@@ -43,6 +45,7 @@ class ExportOptions:
     locked_only: bool = False
     reviewed_only: bool = False
     skip_empty: bool = False
+    include_detected: bool = False
     default_category: str = "object"
     # --- format knobs ---------------------------------------------------------------------------
     polygons: bool = False  # COCO: polygons instead of RLE (masks with holes stay RLE, see coco.py)

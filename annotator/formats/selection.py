@@ -139,8 +139,10 @@ class ExportPlan:
             if options.reviewed_only:
                 reviewed[oid] = set(project.reviewed_frames(oid))
             frames: set[int] = set()
-            for frame, _score, locked, _source, area in project.track_summary(oid):
+            for frame, _score, locked, source, area in project.track_summary(oid):
                 if not self.in_range(frame):
+                    continue
+                if source == "detected" and not options.include_detected:
                     continue
                 if options.locked_only and not locked:
                     continue
@@ -187,7 +189,8 @@ class ExportPlan:
             stop = start + window
             for rec in self.project.iter_masks(object_ids=ids, frame_start=start, frame_stop=stop,
                                                locked_only=o.locked_only, reviewed_only=o.reviewed_only):
-                if rec.area > 0 and rec.frame in self._frame_set:
+                if rec.area > 0 and rec.frame in self._frame_set and (
+                        o.include_detected or rec.source != "detected"):
                     yield rec
             k = bisect.bisect_left(frames, stop, k)
 

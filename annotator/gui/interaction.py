@@ -285,8 +285,8 @@ class Interaction(QObject):
         elif record.area == 0:
             detail = "absent here" + (" (locked)" if record.locked else "")
         else:
-            detail = {"user": "your edit", "tracked": "tracked", "imported": "imported"}.get(record.source,
-                                                                                          record.source)
+            detail = {"user": "your edit", "tracked": "tracked", "imported": "imported",
+                      "detected": "detected"}.get(record.source, record.source)
             if record.score is not None and record.source == "tracked":
                 detail += f" · confidence {record.score:.2f}"
         badge = "LOCKED" if record is not None and record.locked else ""

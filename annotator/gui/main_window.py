@@ -58,6 +58,7 @@ from annotator.gui.models_dialog import ModelsDialog, restore_engine_choice
 from annotator.gui.objects_panel import ObjectsPanel
 from annotator.gui.opening import Opener
 from annotator.gui.propagation_bar import PropagationBar, PropagationController
+from annotator.gui.search_panel import SearchPanel
 from annotator.gui.status import StatusBar
 from annotator.gui.timeline import TimelineWidget
 
@@ -106,6 +107,7 @@ class MainWindow(QMainWindow):
         self.timeline = TimelineWidget(self.bridge)
         self.objects_panel = ObjectsPanel(self.bridge, settings=self.settings)
         self.insights_panel = InsightsPanel(self.bridge)
+        self.search_panel = SearchPanel(self.bridge)
         self.player = self.timeline.player
 
         self._build_layout()
@@ -155,6 +157,8 @@ class MainWindow(QMainWindow):
         self.objects_dock = self._dock("Objects", self.objects_panel, right)
         self.insights_dock = self._dock("Insights", self.insights_panel, right)
         self.tabifyDockWidget(self.objects_dock, self.insights_dock)
+        self.search_dock = self._dock("Find", self.search_panel, right)
+        self.tabifyDockWidget(self.insights_dock, self.search_dock)
         self.objects_dock.raise_()
         self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
 
@@ -244,6 +248,8 @@ class MainWindow(QMainWindow):
         panel.selected_object_changed.connect(lambda oid: self.interaction.select(oid or None))
         panel.message.connect(lambda text, level: self.say(text, level))
         self.insights_panel.message.connect(lambda text, level: self.say(text, level))
+        self.search_panel.message.connect(lambda text, level: self.say(text, level))
+        self.search_panel.scores_ready.connect(self.timeline.set_search_scores)
         timeline.object_clicked.connect(lambda oid: self.interaction.select(oid or None))
         panel.set_range_source(timeline.selected_range)  # "mark absent" starts from the timeline range
 
@@ -401,6 +407,7 @@ class MainWindow(QMainWindow):
             self.objects_panel.select_object(oid)
         self.timeline.set_selected_object(oid)
         self.insights_panel.set_object(oid)
+        self.search_panel.set_object(oid)
 
     def _on_engine_status(self, segmenter: str, tracker: str, device: str, reason: str) -> None:
         self.status.set_engines(segmenter, tracker, device, reason)
@@ -427,7 +434,7 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentIndex(1 if editing else 0)
         if not editing:
             self.welcome.set_recent(self.recent.existing())
-        for dock in (self.timeline_dock, self.objects_dock, self.insights_dock):
+        for dock in (self.timeline_dock, self.objects_dock, self.insights_dock, self.search_dock):
             dock.setVisible(editing)
         if editing and not self._docks_sized:
             # First run (no saved layout): the canvas gets the room, the panels what they need.

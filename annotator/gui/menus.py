@@ -95,7 +95,8 @@ def build_menus(w: Any) -> None:
     view.addSeparator()
     view.addActions([a["toggle_masks"], a["toggle_outline"]])
     view.addSeparator()
-    view.addActions([w.timeline_dock.toggleViewAction(), w.objects_dock.toggleViewAction()])
+    view.addActions([w.timeline_dock.toggleViewAction(), w.objects_dock.toggleViewAction(),
+                     w.search_dock.toggleViewAction()])
     view.addSeparator()
     view.addAction(a["models"])
     help_menu = menu.addMenu("&Help")

@@ -369,7 +369,8 @@ def describe_mask(record: Any) -> str:
         return "No mask on this frame."
     if record.area == 0:
         return "Absent here (empty mask)" + (", locked." if record.locked else ".")
-    names = {"user": "Your edit", "tracked": "Tracked", "imported": "Imported"}
+    names = {"user": "Your edit", "tracked": "Tracked", "imported": "Imported",
+             "detected": "Detected by text"}
     source = names.get(record.source, record.source)
     parts = [source]
     if record.source == "tracked" and record.score is not None:

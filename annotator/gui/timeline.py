@@ -109,6 +109,12 @@ class TimelineWidget(QWidget):
                                             pen=pg.mkPen(None), brush=style.BASE)
         self._header_band.setZValue(40)
         self.view.addItem(self._header_band, ignoreBounds=True)
+        # Search scores (the Find panel): a bar per indexed frame in the band above the lanes.
+        self.score_strip = pg.BarGraphItem(x0=[], width=[], y0=[], height=[], pen=pg.mkPen(None),
+                                           brush=pg.mkBrush(255, 196, 61, 170))
+        self.score_strip.setZValue(41)
+        self.view.addItem(self.score_strip, ignoreBounds=True)
+        self._strip_top = 0.0
         self.playhead = pg.InfiniteLine(0, angle=90, movable=True, pen=pg.mkPen(style.ACCENT, width=2),
                                         hoverPen=pg.mkPen("#8fb6ff", width=3))
         self.playhead.setZValue(100)
@@ -164,6 +170,29 @@ class TimelineWidget(QWidget):
         return QSize(900, self.transport.sizeHint().height() + int((lanes + HEADER) * LANE_PX) + 34)
 
     # --- public API ------------------------------------------------------------------------------
+    def set_search_scores(self, frames: Any, scores: Any) -> None:
+        """Show search scores as a strip above the lanes (empty arrays clear it). Scores are
+        stretched between their median and their best, so the frames that stand out show."""
+        frames = np.asarray(frames, np.float64)
+        scores = np.asarray(scores, np.float64)
+        if len(frames) == 0:
+            self._scores = None
+        else:
+            low, high = float(np.median(scores)), float(scores.max())
+            level = np.clip((scores - low) / (high - low), 0.0, 1.0) if high > low else np.ones_like(scores)
+            step = float(np.median(np.diff(frames))) if len(frames) > 1 else 1.0
+            self._scores = (frames - step / 2, np.full(len(frames), step), level)
+        self._place_scores()
+
+    def _place_scores(self) -> None:
+        strip = getattr(self, "_scores", None)
+        if strip is None:
+            self.score_strip.setOpts(x0=[], width=[], y0=[], height=[])
+            return
+        x0, width, level = strip
+        height = level * (HEADER - 0.08)
+        self.score_strip.setOpts(x0=x0, width=width, y0=self._strip_top - height, height=height)
+
     def set_selected_object(self, oid: int | None) -> None:
         self._selected = oid or None
         self._relabel()
@@ -468,6 +497,8 @@ class TimelineWidget(QWidget):
             scroll.hide()
             top = 0.0
         self._header_band.setOpts(y0=[top - HEADER - 0.02])
+        self._strip_top = top
+        self._place_scores()
         if self.lane_axis.first_row != int(top):
             self.lane_axis.first_row = int(top)
             self.lane_axis.picture = None

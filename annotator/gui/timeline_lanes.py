@@ -27,7 +27,7 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from annotator.gui import style
 from annotator.gui.widgets_common import confidence_rgb
 
-SOURCES = ("user", "tracked", "imported")
+SOURCES = ("user", "tracked", "imported", "detected")
 _USER, _IMPORTED = SOURCES.index("user"), SOURCES.index("imported")
 NONE, PRESENT, EMPTY = 0, 1, 2
 
@@ -136,7 +136,8 @@ class LaneData:
             text = "absent (empty mask)"
         else:
             source = SOURCES[int(self.source[frame])]
-            text = {"user": "your edit", "tracked": "tracked", "imported": "imported"}[source]
+            text = {"user": "your edit", "tracked": "tracked", "imported": "imported",
+                    "detected": "detected (not checked)"}[source]
             if source == "tracked" and not np.isnan(self.score[frame]):
                 text += f" · confidence {float(self.score[frame]):.2f}"
             text += f" · {int(self.area[frame]):,} px"
