@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from annotator.app import datasets, editing, review
+from annotator.app import datasets, editing, review, seeding
 from annotator.app.describe import runs as describe_runs
 from annotator.app.describe.runs import DescribePlan
 from annotator.app.describe.steps import DescribeReport
@@ -263,6 +263,19 @@ class Session:
 
     def category_names(self) -> list[str]:
         return [c.name for c in self._require_project().categories()]
+
+    # --- seeding a project in one go (app/seeding.py: the batch's initial masks) -------------
+    def add_objects(self, ids: list[int], names: dict[int, dict[str, str]]) -> None:
+        seeding.add_objects(self._require_project(), ids, names)
+
+    def set_locked_masks(self, masks: list[tuple[int, int, np.ndarray]]) -> None:
+        seeding.set_locked_masks(self._require_project(), masks)
+
+    def lock_masks(self, frames: list[int] | None = None) -> int:
+        return seeding.lock_masks(self._require_project(), frames)
+
+    def has_anchors(self) -> bool:
+        return seeding.has_anchors(self._require_project())
 
     # --- masks: read ------------------------------------------------------------------------
     def mask(self, oid: int, frame: int | None = None) -> MaskRecord | None:

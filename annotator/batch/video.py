@@ -2,8 +2,8 @@
 
     result = process_video(job, out_root)      # never raises for a bad video: the result says why
 
-Steps: make a project, apply the initial masks as locked anchors (label PNGs, prompts run
-through the segmenter, or an imported dataset), then, through a Session as in the app,
+Steps, all through one Session as in the app: make a project, apply the initial masks as
+locked anchors (label PNGs, prompts run through the segmenter, or an imported dataset), then
 propagate from every anchor to the next one ("Propagate all": one tracker for all runs), run
 the describers, export, and write ``out/<name>/result.json`` last. A result.json
 that says "ok" is the only mark of a finished video (resume relies on it), so it is removed
@@ -106,11 +106,7 @@ def process_video(job: VideoJob, out_root: str, attempt: int = 1) -> dict[str, A
 
 
 def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
-    from annotator.app.project_files import video_ref
-    from annotator.app.propagation import plan_all
     from annotator.app.session import Session
-    from annotator.core.project import Project
-    from annotator.core.video import open_video
 
     timings = result["timings"]
     _check_describers(job)
@@ -119,35 +115,30 @@ def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
     scratch = Path(tempfile.mkdtemp(prefix=f"annotator-batch-{job.name}-"))
     try:
         work_project = scratch / final_project.name
-        tick = time.perf_counter()
-        with open_video(job.video) as source:
+        # Every step is a Session call, as in the GUI and the CLI: the initial masks, the
+        # propagation, the describers and the export.
+        with Session(segmenter=job.segmenter, tracker=job.tracker, device=job.device,
+                     weights={"segment": job.weights.get("segmenter"),
+                              "track": job.weights.get("tracker")}) as session:
+            tick = time.perf_counter()
+            if isinstance(job.init, ImportInit):  # the import makes the project file
+                _import_init(job.init, job, work_project)
+                session.open(work_project)
+            else:
+                session.open(job.video, project=work_project)
             timings["open_s"] = _lap(tick)
             tick = time.perf_counter()
             if isinstance(job.init, ImportInit):
-                _import_init(job.init, job, work_project)
-                project = Project.open(work_project)
+                _lock_imported(session, job.init)
+            elif isinstance(job.init, MaskInit):
+                _mask_init(session, job.init)
             else:
-                project = Project.create(work_project, video_ref(source))
-            try:
-                if isinstance(job.init, ImportInit):
-                    _lock_imported(project, job.init)
-                elif isinstance(job.init, MaskInit):
-                    _mask_init(project, source, job.init)
-                else:
-                    result["segmenter"] = _prompt_init(project, source, job.init, job)
-                timings["init_s"] = _lap(tick)
-                anchored = any(run.stops for run in plan_all(project, [o.id for o in project.objects()]))
-            finally:
-                project.close()
-            frame_count = source.frame_count
-        # Propagating, describing and exporting are Session calls, as in the GUI and the CLI.
-        with Session(segmenter="classical", tracker=job.tracker, device=job.device,
-                     weights={"track": job.weights.get("tracker")}) as session:
-            session.open(work_project)
+                result["segmenter"] = _prompt_init(session, job.init, job)
+            timings["init_s"] = _lap(tick)
             tick = time.perf_counter()
-            result["propagation"] = _propagate(session, anchored, result)
+            result["propagation"] = _propagate(session, session.has_anchors(), result)
             timings["propagate_s"] = _lap(tick)
-            result["frames"] = _frame_counts(session.view, frame_count)
+            result["frames"] = _frame_counts(session.view, session.frame_count)
             result["objects"] = len(session.objects())
             tick = time.perf_counter()
             result["describe"] = _describe(session, job)
@@ -163,13 +154,13 @@ def _run(job: VideoJob, folder: Path, result: dict[str, Any]) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-# --- initial masks -------------------------------------------------------------------------------------
-def _mask_init(project: Any, source: Any, init: MaskInit) -> None:
+# --- initial masks (through the Session: app/seeding.py) --------------------------------------------
+def _mask_init(session: Any, init: MaskInit) -> None:
     """Label PNGs: value = object id (a 0/255 mask is object 1). Every object seen in any of them
     gets a locked mask on every init frame, empty where it is absent (the image says so)."""
-    from annotator.core import masks as rle_ops
     from annotator.core.imageio import read_label_png
 
+    source = session.video
     per_frame: dict[int, np.ndarray] = {}
     for png, frame in init.masks:
         if frame >= source.frame_count:
@@ -184,18 +175,15 @@ def _mask_init(project: Any, source: Any, init: MaskInit) -> None:
     ids = sorted({int(v) for labels in per_frame.values() for v in np.unique(labels) if v not in (0, 255)})
     if not ids:
         raise FormatError("the initial mask images hold no object (all background)", init.masks[0][0])
-    _add_objects(project, ids, init.objects)
-    rows = [(oid, frame, rle_ops.encode(labels == oid), "user", 1.0, True)
-            for frame, labels in sorted(per_frame.items()) for oid in ids]
-    with project.step("Initial masks"):
-        project.set_masks(rows)
+    session.add_objects(ids, init.objects)
+    session.set_locked_masks([(oid, frame, labels == oid)
+                              for frame, labels in sorted(per_frame.items()) for oid in ids])
 
 
-def _prompt_init(project: Any, source: Any, init: PromptInit, job: VideoJob) -> str:
-    """Points and boxes through the segmenter, as one click session per (object, frame)."""
-    from annotator.app.prompts import InteractiveSegmentation
-    from annotator.engines.factory import create_segmenter
-
+def _prompt_init(session: Any, init: PromptInit, job: VideoJob) -> str:
+    """Points and boxes through the Session's segmenter, one prediction per (object, frame) with
+    all its points and its box; returns why that segmenter was chosen."""
+    source = session.video
     for prompt in init.prompts:
         if prompt["frame"] >= source.frame_count:
             raise FormatError(f"prompt for object {prompt['object']} is on frame {prompt['frame']}, outside "
@@ -208,21 +196,12 @@ def _prompt_init(project: Any, source: Any, init: PromptInit, job: VideoJob) -> 
     for prompt in init.prompts:
         named = {k: prompt[k] for k in ("name", "category") if k in prompt}
         objects[prompt["object"]] = {**objects.get(prompt["object"], {}), **named}
-    _add_objects(project, sorted({p["object"] for p in init.prompts}), objects)
-    segmenter, why = create_segmenter(job.segmenter, device=job.device, weights=job.weights.get("segmenter"))
-    interactive = InteractiveSegmentation(project)
+    session.add_objects(sorted({p["object"] for p in init.prompts}), objects)
     for prompt in sorted(init.prompts, key=lambda p: (p["frame"], p["object"])):
-        oid, frame = prompt["object"], prompt["frame"]
-        state = None
-        if prompt["box"] is not None:
-            state = interactive.set_box(oid, frame, tuple(prompt["box"]))
-        for x, y, label in prompt["points"]:
-            state = interactive.add_point(oid, frame, x, y, bool(label))
-        assert state is not None  # the manifest guarantees a point or a box
-        image = source.frame(frame)
-        mask_result = interactive.run(segmenter, image, (source.fingerprint, frame), state)
-        interactive.apply(state, mask_result)
-    return why
+        points = [(x, y, bool(label)) for x, y, label in prompt["points"]]
+        box = tuple(prompt["box"]) if prompt["box"] is not None else None
+        session.segment(prompt["object"], points, box, prompt["frame"]).result()
+    return session.engines.segmenter_reason()
 
 
 def _import_init(init: ImportInit, job: VideoJob, project_path: Path) -> None:
@@ -235,25 +214,12 @@ def _import_init(init: ImportInit, job: VideoJob, project_path: Path) -> None:
         raise FormatError(str(exc), init.path) from exc
 
 
-def _lock_imported(project: Any, init: ImportInit) -> None:
+def _lock_imported(session: Any, init: ImportInit) -> None:
     """The imported masks (all, or those on ``init.lock`` frames) become the tracker's anchors."""
-    wanted = None if init.lock == "all" else set(init.lock)
-    pairs = [(rec.object_id, rec.frame) for rec in project.iter_masks()
-             if wanted is None or rec.frame in wanted]
-    if not pairs:
+    wanted = None if init.lock == "all" else sorted(set(init.lock))
+    if not session.lock_masks(wanted):
         raise FormatError("nothing imported to start from" if wanted is None else
-                          f"no imported mask on the lock frames {sorted(wanted)}", init.path)
-    with project.step("Lock imported masks"):
-        for oid, frame in pairs:
-            project.set_locked(oid, frame, True)
-
-
-def _add_objects(project: Any, ids: list[int], names: dict[int, dict[str, str]]) -> None:
-    with project.step("Add objects"):
-        for oid in ids:
-            info = names.get(oid, {})
-            category = project.ensure_category(info["category"]).id if info.get("category") else None
-            project.add_object(name=info.get("name"), category_id=category, object_id=oid)
+                          f"no imported mask on the lock frames {wanted}", init.path)
 
 
 # --- propagation, describers, export ------------------------------------------------------------------
