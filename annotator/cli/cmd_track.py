@@ -15,15 +15,11 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from annotator.cli.output import message, print_json, progress_bar
+from annotator.cli.output import message, print_json, wait_for
 from annotator.core.memory import peak_rss_mb, peak_vram_mb
-
-if TYPE_CHECKING:
-    from annotator.app.values import Job
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -116,8 +112,8 @@ def run_track(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         tracker = session.engine_status()["tracker"]
         if any(end != args.init_frame for end in ends):  # else nothing to carry: the init frame only
-            report = _wait(session.propagate(args.direction, start=args.init_frame,
-                                             frame_range=args.frame_range))
+            report = wait_for(session.propagate(args.direction, start=args.init_frame,
+                                                frame_range=args.frame_range), "tracking")
             tracker = report.tracker or tracker
         elapsed = time.perf_counter() - started
     message(f"tracker: {tracker}")
@@ -135,22 +131,3 @@ def run_track(args: argparse.Namespace) -> int:
         message(f"{len(written)} frames -> {out} ({summary['fps']} fps, "
                 f"peak RSS {summary['peak_rss_mb']} MB)")
     return 0
-
-
-def _wait(job: Job[Any]) -> Any:
-    """The propagation's result, with a progress bar on stderr; Ctrl+C cancels it."""
-    bar = progress_bar(None, "tracking")
-    try:
-        while not job.wait(0.1):
-            progress = job.progress
-            if progress.total and bar.total != progress.total:
-                bar.reset(total=progress.total)
-            bar.n = progress.done
-            bar.refresh()
-        return job.result()
-    except KeyboardInterrupt:
-        job.cancel()
-        job.wait(30)
-        raise
-    finally:
-        bar.close()
