@@ -48,24 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from cpu_stages import STAGES, StageTimer, Timed, build_video_model, parity, rendered_frames, stock_stream
 
+from annotator.engines.tracker import ListFrames
+
 WIDTH, HEIGHT, IMAGE_SIZE = 854, 480, 1024
+FINGERPRINT = "bench-cpu-models"  # so encoded frames are shared by clicks and tracking
 LABELS = {"edgetam": "EdgeTAM (RepViT-M1)", "sam21_tiny": "SAM 2.1 Hiera-T"}
-
-
-class Frames:
-    """A FrameSource over rendered frames, with a fingerprint so encoded frames are shared."""
-
-    fingerprint = "bench-cpu-models"
-
-    def __init__(self, frames: list[np.ndarray]) -> None:
-        self.frames = frames
-
-    @property
-    def frame_count(self) -> int:
-        return len(self.frames)
-
-    def frame(self, index: int) -> np.ndarray:
-        return self.frames[index]
 
 
 # --- tracking ------------------------------------------------------------------------------------
@@ -79,7 +66,7 @@ def track(kind: str, count: int, encoder: str) -> dict[str, Any]:
     our_model = copy.deepcopy(stock_model)
     processor = video_processor_for(IMAGE_SIZE)
     frames, mask = rendered_frames(count + 1, WIDTH, HEIGHT)
-    source = Frames(frames)
+    source = ListFrames(frames, fingerprint=FINGERPRINT)
 
     began = time.perf_counter()
     tracker = Sam2VideoTracker(source, our_model, processor, kind, "cpu", encoder=encoder)
@@ -195,7 +182,7 @@ def clicks(video_model: Any, stock_video: Any, frames: list[np.ndarray], tracker
                 processor.post_process_masks(out.pred_masks, sparse_inputs["original_sizes"])
             _record(rows, "stock_encoded", began, cpu)
     # A frame the tracker went through: the click engine finds its encoding in the shared cache.
-    key, encoded = (Frames.fingerprint, 1), ours.features.encoded
+    key, encoded = (FINGERPRINT, 1), ours.features.encoded
     began, cpu = time.perf_counter(), time.process_time()
     ours.prepare(frames[1], key)
     ours.predict(Prompt(point, [1]), key)

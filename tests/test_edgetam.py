@@ -12,6 +12,7 @@ from annotator.engines.model_configs import REPVIT, backbone_name, edgetam_image
 from annotator.engines.sam2_image import Sam2ImageSegmenter, load_edgetam_snapshot
 from annotator.engines.sam2_video import Sam2VideoTracker
 from annotator.engines.segmenter import Prompt
+from annotator.engines.tracker import ListFrames
 from annotator.errors import FormatError
 from annotator.sim.synthetic import render_scene
 from tests.session_helpers import iou
@@ -26,22 +27,6 @@ def _one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
-
-
-class FingerprintedFrames:
-    """A FrameSource with a fingerprint, like the session's videos (what lets frames be shared)."""
-
-    fingerprint = "video-a"
-
-    def __init__(self, frames: list[np.ndarray]) -> None:
-        self.frames = frames
-
-    @property
-    def frame_count(self) -> int:
-        return len(self.frames)
-
-    def frame(self, index: int) -> np.ndarray:
-        return self.frames[index]
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +104,7 @@ def test_a_frame_is_encoded_once_for_clicks_and_tracking(snapshot, clip) -> None
 
     _video, folder = snapshot
     frames, mask = clip
-    source = FingerprintedFrames(frames)
+    source = ListFrames(frames, fingerprint="video-a")
     engine, _ = create_segmenter("edgetam", device="cpu", weights=folder, persist=False)
     tracker = load_sam2_video("edgetam", source, weights=folder, device="cpu")
     key = lambda i: (source.fingerprint, i)  # noqa: E731 - the session's key for frame i
@@ -144,7 +129,8 @@ def test_shared_frames_do_not_change_the_tracking(snapshot, clip) -> None:
 
     _video, folder = snapshot
     frames, mask = clip
-    fresh = load_sam2_video("edgetam", FingerprintedFrames(frames), weights=folder, device="cpu")
+    source = ListFrames(frames, fingerprint="video-a")
+    fresh = load_sam2_video("edgetam", source, weights=folder, device="cpu")
     fresh.add_conditioning(0, {1: mask})
     first = [r.logits for r in fresh.propagate_logits(0, 1, {1: 4})]
     again = Sam2VideoTracker(fresh.source, fresh.model, fresh.processor, "edgetam", "cpu")

@@ -60,10 +60,12 @@ class Tracker(Protocol):
 
 
 class ListFrames:
-    """A FrameSource over frames already in memory (tests, small clips)."""
+    """A FrameSource over frames already in memory (tests, small clips). A ``fingerprint`` names
+    the video, as the session's sources do, so encoded frames are shared by clicks and tracking."""
 
-    def __init__(self, frames: list[np.ndarray]) -> None:
+    def __init__(self, frames: list[np.ndarray], fingerprint: str | None = None) -> None:
         self._frames = frames
+        self.fingerprint = fingerprint
 
     @property
     def frame_count(self) -> int:
