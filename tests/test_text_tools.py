@@ -87,3 +87,38 @@ def test_text_tools_refuse_without_a_project_and_bad_input(session):
     session.close()
     with pytest.raises(ProjectError, match="no project is open"):
         session.text.find("car")
+
+
+def _wait_until(condition, what: str) -> None:
+    import time
+
+    deadline = time.monotonic() + TIMEOUT  # a hang guard, not a timing check
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_track_asks_after_the_first_frame_and_resumes(session):
+    """ask=True on a CPU: the Job waits after frame 1 (written) until resume()."""
+    estimates = []
+    job = session.text.track("red car", start=0, stop=5, threshold=0.0, ask=True,
+                             estimate=lambda per_frame, total: estimates.append(total))
+    _wait_until(lambda: job.progress.message.startswith("waiting"), "the question")
+    assert estimates == [6] and job.progress.done == 1 and not job.done()
+    assert session.text.resume(job)
+    report = job.result(TIMEOUT)
+    assert report.frames_done == 6 and not report.cancelled
+    assert not session.text.resume(job)  # nothing waits any more
+
+
+def test_track_cancelled_at_the_question_keeps_the_first_frame(session):
+    job = session.text.track("red car", start=3, stop=9, threshold=0.0, ask=True)
+    _wait_until(lambda: job.progress.message.startswith("waiting"), "the question")
+    job.cancel()
+    job.wait(TIMEOUT)
+    assert job.state.value == "cancelled"
+    made = {o.id for o in session.objects() if o.name == "red car"}
+    assert made, "the random detector found nothing on frame 3 (threshold 0)"
+    frames = {rec.frame for rec in session.view.iter_masks() if rec.object_id in made}
+    assert frames == {3}  # the first frame's masks are kept, nothing after
+    assert session.undo() == "Track phrase: red car"

@@ -12,7 +12,9 @@ embedder) until ``release`` or until the device changes.
 
 On a CPU the track Job's progress message carries a time estimate measured on its first frame,
 so the user can cancel a run that would take hours; ``track(estimate=...)`` hands the same
-figure to a caller as numbers (the CLI prints it).
+figure to a caller as numbers (the CLI prints it). ``track(ask=True)`` makes it a decision
+point: on a CPU the Job stops after the first frame (already written) until ``resume(job)``
+or ``job.cancel()`` (which keeps that frame), so the GUI can ask without blocking its thread.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class TextTools:
         self._detector: tuple[str, Any] | None = None  # (device, model)
         self._embedder: tuple[str, Any] | None = None
         self._lock = threading.Lock()
+        self._gates: dict[Job[Any], threading.Event] = {}  # track Jobs waiting for resume()
 
     def configure(self, weights: str | Path | None = None, image_size: int | None = None,
                   search_model: str = "auto", search_weights: str | Path | None = None) -> None:
@@ -117,15 +120,18 @@ class TextTools:
         return self._submit("Find more like this", "find_text", work)
 
     def track(self, text: str, start: int | None = None, stop: int | None = None,
-              threshold: float = 0.5, estimate: Estimate | None = None) -> Job[FindReport]:
+              threshold: float = 0.5, estimate: Estimate | None = None, ask: bool = False) -> Job[FindReport]:
         """Track the phrases from ``start`` (default: the current frame) to ``stop`` (the end).
-        ``estimate`` is called once, on the worker, after the first frame."""
+        ``estimate`` is called once, on the worker, after the first frame. ``ask``: on a CPU,
+        with frames left, the Job then waits (its first frame written) for ``resume(job)`` or
+        a cancel."""
         phrases = parse_phrases(text)
         project, video, first = self._target(start)
         last = video.frame_count - 1 if stop is None else min(int(stop), video.frame_count - 1)
         if last < first:
             raise ValueError(f"nothing to track: frame {last} is before frame {first}")
         source = video.clone()
+        gate = threading.Event()
 
         def work(ctx: JobContext) -> FindReport:
             from annotator.engines.sam3_video import load_sam3_text_tracker
@@ -140,10 +146,19 @@ class TextTools:
                     for frame, instances in tracker.track(phrases, first, last):
                         yield frame, [i for i in instances if i.score >= threshold]
 
+                waited = 0.0  # seconds spent waiting for the answer: not tracking time
+
                 def progress(done: int, count: int) -> None:
-                    per_frame = (time.perf_counter() - started) / done
+                    nonlocal waited
+                    per_frame = (time.perf_counter() - started - waited) / done
                     if done == 1 and estimate is not None:
                         estimate(per_frame, count)
+                    if done == 1 and count > 1 and ask and self.device == "cpu":
+                        ctx.report(done, count, "waiting: continue or cancel?", first)
+                        paused = time.perf_counter()
+                        while not gate.wait(0.1) and not ctx.cancelled:
+                            pass  # a cancel ends the run at the next frame, keeping this one
+                        waited += time.perf_counter() - paused
                     left = per_frame * (count - done)
                     ctx.report(done, count, f"tracking: about {left:.0f} s left ({per_frame:.1f} s a frame)",
                                first + done - 1)
@@ -153,7 +168,20 @@ class TextTools:
             finally:
                 source.close()
 
-        return self._submit("Track a phrase", "track_text", work)
+        job = self._submit("Track a phrase", "track_text", work)
+        if ask:
+            self._gates[job] = gate
+            job.on_done(lambda j: self._gates.pop(j, None))
+        return job
+
+    def resume(self, job: Job[Any]) -> bool:
+        """Go on with a ``track(ask=True)`` Job waiting after its first frame; False when that
+        Job is not waiting any more (done, cancelled, or never asked)."""
+        gate = self._gates.pop(job, None)
+        if gate is None:
+            return False
+        gate.set()
+        return True
 
     def accept(self, object_id: int, frames: list[int] | None = None) -> int:
         """The object's detected masks become locked user masks (one undo step)."""

@@ -47,6 +47,7 @@ from annotator.errors import AnnotatorError
 from annotator.gui.actions import ActionRegistry
 from annotator.gui.canvas import CanvasView
 from annotator.gui.dialogs import NoticeBar, RecentFiles, WelcomePage, error_dialog
+from annotator.gui.example_box import ExampleBoxTool
 from annotator.gui.export_dialog import ExportDialog
 from annotator.gui.focus import open_dialog, return_focus
 from annotator.gui.help_dialog import HelpDialog
@@ -102,6 +103,8 @@ class MainWindow(QMainWindow):
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self.interaction = Interaction(self.bridge, self.canvas, self.say, self)
+        self.example_tool = ExampleBoxTool(self.canvas.scene())  # the Find tab's "more like this" box
+        self._tool_before_example: Any = None
         self.propagation = PropagationController(self.bridge, self.propagation_bar, self.say, self)
         self.opener = Opener(self.session, self.recent, self)
         self.timeline = TimelineWidget(self.bridge)
@@ -250,10 +253,23 @@ class MainWindow(QMainWindow):
         self.insights_panel.message.connect(lambda text, level: self.say(text, level))
         self.search_panel.message.connect(lambda text, level: self.say(text, level))
         self.search_panel.scores_ready.connect(self.timeline.set_search_scores)
+        self.search_panel.example_mode.connect(self._example_mode)
+        self.example_tool.drawn.connect(self.search_panel.find_like_box)
         timeline.object_clicked.connect(lambda oid: self.interaction.select(oid or None))
         panel.set_range_source(timeline.selected_range)  # "mark absent" starts from the timeline range
 
+    def _example_mode(self, on: bool) -> None:
+        """The Find tab's "Draw example box": the canvas takes the example tool until a box is
+        drawn, Esc, or another tool is chosen (then that tool stays)."""
+        if on and self.canvas.tool is not self.example_tool:
+            self._tool_before_example = self.canvas.tool
+            self.canvas.set_tool(self.example_tool)
+            self.say("Drag a box around one example of what to find; Esc cancels.", "info")
+        elif not on and self.canvas.tool is self.example_tool:
+            self.canvas.set_tool(self._tool_before_example or self.interaction.prompt_tool)
+
     def _set_tool(self, name: str) -> None:
+        self.search_panel.end_example_mode()  # the chosen tool replaces the example box
         it = self.interaction
         if name == "segment":
             self.canvas.set_tool(it.prompt_tool)
@@ -287,6 +303,10 @@ class MainWindow(QMainWindow):
         self.say(f"{verb}: {label}" if label else nothing, "info")
 
     def escape(self) -> None:
+        if self.canvas.tool is self.example_tool:  # Esc drops the box being drawn, else the mode
+            if not self.example_tool.cancel():
+                self.search_panel.end_example_mode()
+            return
         if self.interaction.escape():
             return
         if self.propagation.cancel():

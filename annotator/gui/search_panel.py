@@ -6,6 +6,11 @@ list and the first one is shown. A click on a hit jumps to its frame; Enter agai
 unchanged) jumps to the next hit. "Like selected" ranks frames against the selected object.
 Find: phrases, comma separated; "On this frame" or "Through the video" adds every instance as a
 new object with detected masks (one undo step); "Accept" locks the selected object's detections.
+"Draw example box" ("more like this"): the next box dragged on the canvas is a SAM 3 concept
+example, and every similar instance on the frame becomes a detected object (the main window
+switches the canvas to gui/example_box.py while the button is down; Esc leaves).
+On a CPU, "Through the video" asks after the first frame whether to go on, with the time the
+whole run would take as measured on that frame; the frame found is kept either way.
 
 Everything runs as Session Jobs (``session.text``, app/text_tools.py) on the engine lane; their
 progress and end come as typed events (JobProgress, JobFinished) through the SessionBridge, so
@@ -25,6 +30,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QProgressBar,
     QPushButton,
     QTreeWidget,
@@ -46,6 +52,8 @@ HIT_COLUMNS = ("Time", "Score", "Match")
 class SearchPanel(QWidget):
     message = Signal(str, str)  # text, level, for the status bar
     scores_ready = Signal(object, object)  # indexed frames, their scores (empty: clear the strip)
+    example_mode = Signal(bool)  # "Draw example box" pressed (True) or released
+    _estimated = Signal(float, int)  # seconds a frame, frames: emitted on the worker thread
 
     def __init__(self, bridge: SessionBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -56,8 +64,10 @@ class SearchPanel(QWidget):
         self._object_id: int | None = None
         self._searched = ""  # the phrase the hits belong to
         self._hit = -1  # index of the hit shown last
+        self.question: QMessageBox | None = None  # "continue tracking on the CPU?" while it is asked
         self._build()
         bridge.event.connect(self._on_event)
+        self._estimated.connect(self._ask_to_continue)  # queued: emitted on the worker thread
 
     def _build(self) -> None:
         layout = QVBoxLayout(self)
@@ -111,6 +121,16 @@ class SearchPanel(QWidget):
         for button in (self.frame_button, self.track_button, self.accept_button):
             row.addWidget(button)
         layout.addLayout(row)
+        row = QHBoxLayout()
+        self.example_button = QPushButton("Draw example box")
+        self.example_button.setObjectName("exampleBox")
+        self.example_button.setCheckable(True)
+        self.example_button.setToolTip("More like this: drag a box around one example on the frame; every "
+                                       "similar instance becomes a new object (Esc cancels)")
+        self.example_button.toggled.connect(self.example_mode.emit)
+        row.addWidget(self.example_button)
+        row.addStretch(1)
+        layout.addLayout(row)
 
         row = QHBoxLayout()
         self.progress = QProgressBar()
@@ -152,7 +172,23 @@ class SearchPanel(QWidget):
 
     def track_phrase(self) -> Any:
         text, threshold = self.phrases.text(), self.threshold.value()
-        return self._start("Tracking", lambda: self.session.text.track(text, threshold=threshold))
+        # The estimate comes from the worker thread: a queued signal brings it to this thread,
+        # where the Job is already self._job (set before the event loop runs again).
+        return self._start("Tracking", lambda: self.session.text.track(
+            text, threshold=threshold, estimate=self._estimated.emit, ask=True))
+
+    def find_like_box(self, x0: float, y0: float, x1: float, y1: float) -> Any:
+        """The box drawn in example mode: every similar instance on this frame becomes an object
+        (category: the first phrase typed, else "object"). Ends the mode."""
+        self.end_example_mode()
+        category = self.phrases.text().split(",")[0].strip() or "object"
+        threshold = self.threshold.value()
+        box = (x0, y0, x1, y1)
+        return self._start("Finding more like the box",
+                           lambda: self.session.text.find_like(box, category=category, threshold=threshold))
+
+    def end_example_mode(self) -> None:
+        self.example_button.setChecked(False)  # emits example_mode(False) if it was down
 
     def accept_selected(self) -> None:
         if self._object_id is None:
@@ -210,8 +246,40 @@ class SearchPanel(QWidget):
             self.progress.setValue(int(progress.done))
         self.progress.setFormat(f"{progress.message} %v/%m" if progress.total else progress.message)
 
+    def _ask_to_continue(self, per_frame: float, frames: int) -> None:
+        """After the first frame on a CPU: the whole run's time, Continue or Cancel. Non-modal
+        (``open``), so the UI keeps running while the Job waits for the answer."""
+        job = self._job
+        if job is None or job.done() or self.session.text.device != "cpu":  # a GPU run does not wait
+            return
+        phrases = self.phrases.text().strip()
+        box = QMessageBox(QMessageBox.Icon.Question, "Track on the CPU?",
+                          f"Tracking '{phrases}' through {frames} frames on the CPU will take "
+                          f"{about(per_frame * frames)} ({per_frame:.1f} s a frame, measured on the "
+                          "first frame, which is kept either way).", parent=self)
+        go = box.addButton("Continue", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(go)
+        box.setObjectName("trackQuestion")
+
+        def answered() -> None:
+            self.question = None
+            if box.clickedButton() is go:
+                if self.session.text.resume(job):
+                    self.status.setText("Tracking…")
+            else:
+                job.cancel()
+
+        box.finished.connect(lambda _result: answered())
+        self.question = box
+        self.status.setText("Waiting for your answer: continue tracking on the CPU?")
+        box.open()
+
     def _on_job_finished(self, job: Job[Any], kind: str) -> None:
         self._job = None
+        if self.question is not None:  # the run ended (e.g. Cancel in the panel) before the answer
+            question, self.question = self.question, None
+            question.reject()
         self.progress.hide()
         self.cancel_button.hide()
         if job.state is JobState.CANCELLED:
@@ -261,3 +329,13 @@ class SearchPanel(QWidget):
     def _say(self, text: str, level: str = "info") -> None:
         self.status.setText(text)
         self.message.emit(text, level)
+
+
+def about(seconds: float) -> str:
+    """A duration as people say it: "about 40 s", "about 12 min", "about 2 h 10 min"."""
+    if seconds < 90:
+        return f"about {max(seconds, 1):.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 120:
+        return f"about {minutes} min"
+    return f"about {minutes // 60} h {minutes % 60} min"
