@@ -7,30 +7,38 @@ input size 1008 and at 560.
     .venv/bin/python bench/sam3.py --device cuda --frames 20   # a GPU (bf16 autocast in ours)
     .venv/bin/python bench/sam3.py --detector-only             # the image detector alone (less memory)
 
-Each image size runs in its own subprocess, so each peak RSS is its own (ru_maxrss of the child).
-Per size:
-- detect: one phrase on one 640x360 frame through Sam3Detector (engines/sam3.py: the image
-  encoder once, then the decoder per phrase);
+Each image size runs in its own subprocess, one after the other (never two full-size models at
+once), under a watchdog: the parent samples the child's resident memory and kills it above
+--limit-mb (default 12000), reporting that as the figure. Per size (video mode):
 - stream (stock): transformers' streaming loop (processor -> Sam3VideoModel(frame=...) ->
   postprocess_outputs), seconds per frame after the first;
 - stream (ours): Sam3TextTracker (engines/sam3_video.py: the same loop, pruned session) on the
-  same frames, seconds per frame after the first.
+  same frames, seconds per frame after the first;
+- peak RSS of each loop on its own (Linux: the high-water mark is reset between the phases),
+  and of the whole child. The model itself is ~3.4 GB of float32 weights.
 The detection thresholds are lowered (0.2) and the tracker capped at 3 objects, so the random
-model tracks something: a frame then costs the encoder, the detector and 3 tracked objects.
-Ratio: stock / ours seconds per frame (1.0: the pruning costs nothing; memory is what it saves,
-see tests/test_sam3.py). On 2 shared cores keep --frames tiny: one 1008 px frame takes minutes.
-Memory: on the 23 GB development box the video run at 560 px was killed by the kernel's OOM
-killer at 12.5 GB resident (other work was using ~9 GB); --detector-only measures the image path.
+model tracks something: a frame then costs the encoder, the detector (all 200 queries pass the
+low threshold) and 3 tracked objects. Ratio: stock / ours seconds per frame (1.0: the pruning
+costs nothing; memory over many frames is what it saves, see tests/test_sam3.py). On 2 shared
+cores keep --frames tiny: one 1008 px frame takes minutes.
+
+Memory: transformers' ``mask_iou`` makes N*N*H*W temporaries for N detections (2 GB at 560 px
+with 200 detections, 6.6 GB at 1008): the first run of this bench was OOM-killed at 12.5 GB.
+engines/sam3_video.install_mask_iou swaps in an exact matrix-product IoU; both loops here run
+with it (--stock-iou leaves transformers' own, to see the difference under the watchdog).
+--detector-only measures the image path (Sam3Model + Sam3Detector) instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -70,19 +78,34 @@ def detector_child(size: int, device: str) -> dict:
             "threads": torch.get_num_threads()}
 
 
-def child(size: int, frames_count: int, device: str) -> dict:
+def reset_peak() -> None:
+    """Start a new resident-memory high-water mark (Linux; elsewhere the peaks are cumulative)."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
+def peak_mb() -> float:
+    """Resident-memory high-water mark since the last reset_peak (Linux), else since the start."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(size: int, frames_count: int, device: str, stock_iou: bool = False) -> dict:
     import torch
     from transformers import (
         Sam2VideoVideoProcessor,
         Sam3ImageProcessor,
-        Sam3Processor,
         Sam3VideoConfig,
         Sam3VideoModel,
         Sam3VideoProcessor,
     )
 
-    from annotator.engines.sam3 import Sam3Detector
-    from annotator.engines.sam3_video import Sam3TextTracker
+    from annotator.engines.sam3_video import Sam3TextTracker, install_mask_iou
     from annotator.engines.tracker import ListFrames
     from annotator.sim.synthetic import render_scene
     from tests.tiny_describe import clip_tokenizer
@@ -101,14 +124,9 @@ def child(size: int, frames_count: int, device: str) -> dict:
                                          video_processor=Sam2VideoVideoProcessor(size=side),
                                          tokenizer=tokenizer, target_size=size)
     frames = [f for f, _ in render_scene(frames_count, 640, 360, seed=3)]
-
-    detector = Sam3Detector(model.detector_model, Sam3Processor(image_processor=Sam3ImageProcessor(size=side),
-                                                                tokenizer=tokenizer, target_size=size),
-                            device=device, threshold=0.2)
-    detector.detect(frames[0], "a red car")  # warm-up
-    start = time.perf_counter()
-    detector.detect(frames[0], "a red car")
-    detect_s = time.perf_counter() - start
+    if not stock_iou:
+        install_mask_iou()
+    model_mb = peak_mb()
 
     def per_frame(run) -> float:
         stamps = []
@@ -126,13 +144,53 @@ def child(size: int, frames_count: int, device: str) -> dict:
                 out = model(inference_session=session, frame=inputs.pixel_values[0].to(device))
             yield video_processor.postprocess_outputs(session, out, original_sizes=inputs.original_sizes)
 
+    reset_peak()
     stock_s = per_frame(stock())
+    stock_mb = peak_mb()
+    if stock_iou:  # Sam3TextTracker would install the blocked IoU: measure the stock loop only
+        return {"size": size, "params_m": params, "build_s": built, "stock_s": stock_s,
+                "ours_s": float("nan"), "model_mb": model_mb, "stock_mb": stock_mb, "ours_mb": float("nan"),
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "frames": frames_count, "threads": torch.get_num_threads()}
+    reset_peak()
     tracker = Sam3TextTracker(ListFrames(frames), model, video_processor, device=device)
     ours_s = per_frame(tracker.track("a red car"))
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"size": size, "params_m": params, "build_s": built, "detect_s": detect_s, "stock_s": stock_s,
-            "ours_s": ours_s, "peak_rss_mb": rss_mb, "frames": frames_count,
+    ours_mb = peak_mb()
+    return {"size": size, "params_m": params, "build_s": built, "stock_s": stock_s, "ours_s": ours_s,
+            "model_mb": model_mb, "stock_mb": stock_mb, "ours_mb": ours_mb,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "frames": frames_count,
             "threads": torch.get_num_threads()}
+
+
+def run_guarded(command: list[str], limit_mb: float) -> tuple[int, str, str, float]:
+    """Run the child; kill it when its resident memory passes limit_mb. (exit code, stdout,
+    stderr, the highest RSS sampled in MB)."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    highest = [0.0]
+    killed = threading.Event()
+
+    def watch() -> None:
+        status = Path(f"/proc/{proc.pid}/status")
+        while proc.poll() is None:
+            try:
+                rss = next(int(line.split()[1]) / 1024 for line in status.read_text().splitlines()
+                           if line.startswith("VmRSS:"))
+            except (OSError, StopIteration):
+                rss = 0.0
+            highest[0] = max(highest[0], rss)
+            if rss > limit_mb:
+                killed.set()
+                proc.kill()
+                return
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    out, err = proc.communicate()
+    watcher.join()
+    if killed.is_set():
+        err += f"\nkilled by the watchdog at {highest[0]:.0f} MB resident (limit {limit_mb:.0f} MB)"
+    return proc.returncode, out, err, highest[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,24 +201,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=3, help="frames streamed per size (default 3)")
     parser.add_argument("--detector-only", action="store_true",
                         help="the image detector only (Sam3Model): per-frame encode/decode time and peak RSS")
+    parser.add_argument("--limit-mb", type=float, default=12000,
+                        help="kill a size's child above this resident memory (default 12000)")
+    parser.add_argument("--stock-iou", action="store_true",
+                        help="keep transformers' own mask_iou (measures the stock loop only)")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         if args.detector_only:
             print(json.dumps(detector_child(args.child, args.device)))
         else:
-            print(json.dumps(child(args.child, max(args.frames, 2), args.device)))
+            print(json.dumps(child(args.child, max(args.frames, 2), args.device, args.stock_iou)))
         return 0
     rows, failed = [], []
     for size in (int(s) for s in args.sizes.split(",") if s):
         command = [sys.executable, __file__, "--child", str(size), "--frames", str(args.frames),
-                   "--device", args.device] + (["--detector-only"] if args.detector_only else [])
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:  # e.g. killed for memory: report it, keep the other sizes' rows
-            print(f"size {size} failed (exit {done.returncode}):\n{done.stderr[-2000:]}", file=sys.stderr)
-            failed.append(size)
+                   "--device", args.device] + (["--detector-only"] if args.detector_only else []) \
+            + (["--stock-iou"] if args.stock_iou else [])
+        code, out, err, highest = run_guarded(command, args.limit_mb)
+        if code != 0:  # e.g. killed for memory: report it, keep the other sizes' rows
+            print(f"size {size} failed (exit {code}, highest RSS sampled {highest:.0f} MB):\n{err[-2000:]}",
+                  file=sys.stderr)
+            failed.append((size, highest))
             continue
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        rows.append(json.loads(out.strip().splitlines()[-1]))
         print(f"size {size}: {rows[-1]}", file=sys.stderr)  # each size as soon as it is measured
     if args.detector_only:
         print(f"device: {args.device}, torch threads: {rows[0]['threads'] if rows else '?'}, "
@@ -174,12 +238,17 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if failed else 0
     print(f"device: {args.device}, torch threads: {rows[0]['threads'] if rows else '?'}, "
           f"{rows[0]['params_m'] if rows else 0:.0f} M parameters (random weights)")
-    print("| image size | model build s | detect 1 phrase s | stream stock s/frame | stream ours s/frame "
-          "| ratio (stock / ours) | peak RSS MB |")
-    print("|---|---|---|---|---|---|---|")
+    print(f"mask IoU: {'transformers (broadcast)' if args.stock_iou else 'blocked (ours) in both loops'}, "
+          f"{rows[0]['frames'] if rows else args.frames} frames per loop")
+    print("| image size | model build s | RSS after build MB | stream stock s/frame | stream ours s/frame "
+          "| ratio (stock / ours) | peak RSS stock loop MB | peak RSS ours MB | peak RSS child MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['size']} | {r['build_s']:.1f} | {r['detect_s']:.2f} | {r['stock_s']:.2f} "
-              f"| {r['ours_s']:.2f} | {r['stock_s'] / r['ours_s']:.2f} | {r['peak_rss_mb']:.0f} |")
+        print(f"| {r['size']} | {r['build_s']:.1f} | {r['model_mb']:.0f} | {r['stock_s']:.2f} "
+              f"| {r['ours_s']:.2f} | {r['stock_s'] / r['ours_s']:.2f} | {r['stock_mb']:.0f} "
+              f"| {r['ours_mb']:.0f} | {r['peak_rss_mb']:.0f} |")
+    for size, highest in failed:
+        print(f"| {size} | killed at {highest:.0f} MB resident (limit {args.limit_mb:.0f}) | | | | | | | |")
     return 1 if failed else 0
 
 

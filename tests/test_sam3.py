@@ -194,6 +194,28 @@ def test_session_state_stays_flat_from_50_to_500_frames():
     assert grown["processed_frames"] == 60 and grown["tracked_outputs"] > counts[499]["tracked_outputs"]
 
 
+def test_blocked_mask_iou_equals_transformers_broadcast_and_is_installed(frames):
+    """The IoUs the video model's NMS and matching use: the same values as transformers'
+    broadcast (N, M, H*W) formula, without its N*M*H*W temporaries (engines/sam3_video.py)."""
+    from transformers.models.sam3_video import modeling_sam3_video
+
+    from annotator.engines.sam3_video import blocked_mask_iou
+
+    def broadcast(a, b):  # transformers 5.25 ``mask_iou``, as written there
+        n, h, w = a.shape
+        a, b = a.view(n, 1, h * w), b.view(1, b.shape[0], h * w)
+        return (a & b).sum(dim=2).float() / (a | b).sum(dim=2).float().clamp(min=1)
+
+    g = torch.Generator().manual_seed(1)
+    a = torch.rand(40, 72, 72, generator=g) > 0.6
+    b = torch.rand(6, 72, 72, generator=g) > 0.3
+    b[2] = False  # an empty mask: IoU 0, not NaN
+    assert torch.equal(blocked_mask_iou(a, b), broadcast(a, b))
+    assert torch.equal(blocked_mask_iou(a, a), broadcast(a, a))
+    Sam3TextTracker(ListFrames(frames[:1]), tiny.tiny_video(), tiny.video_processor())
+    assert modeling_sam3_video.mask_iou is blocked_mask_iou
+
+
 def test_streamed_frames_keep_one_frame_and_count_them_all():
     frames = StreamedFrames()
     for i in range(5):

@@ -39,6 +39,13 @@ phrase whose masks overlap at IoU >= merge_iou on a frame are one track from the
 younger is folded into the older; its later masks fill the older's gaps). Spurious tracks are
 the caller's to filter by score.
 
+Memory of one frame: transformers' ``mask_iou`` (detector NMS, detection-to-track matching)
+broadcasts (N, 1, H*W) against (1, M, H*W), so N detections cost two N*N*H*W byte tensors: with
+200 detections of 160x160 low-res masks (560 px) that is 2 GB, at 1008 px (288x288) 6.6 GB,
+on top of the 3.4 GB of weights; the video bench was OOM-killed there. ``install_mask_iou``
+swaps in ``blocked_mask_iou``: the same IoUs as one float32 matrix product (exact: the counts
+stay far below 2**24), N*H*W*4 bytes. It is installed when this module loads a tracker.
+
 tests/test_sam3.py compares this path with the stock streaming loop frame by frame and checks
 that what the session holds stays flat from 50 to 500 frames.
 """
@@ -103,6 +110,7 @@ class Sam3TextTracker:
         self.device = device or "cpu"
         self.model = model.to(self.device).eval()
         self.processor = processor
+        install_mask_iou()
         self.prune = prune
         self.merge_iou = merge_iou
         tracker_config = model.config.tracker_config
@@ -259,6 +267,27 @@ def prune_session(session: Any, frame: int, window: int, max_cond: int, config: 
         for values in lists.values():
             del values[:-max(keep, 1)]
     session.cache.clear_all()
+
+
+# --- transformers' mask IoU, without the N*M*H*W temporaries ---------------------------------------
+def blocked_mask_iou(pred_masks: Any, gt_masks: Any) -> Any:
+    """(N, M) IoUs of (N, H, W) and (M, H, W) bool masks, as transformers' ``mask_iou`` gives
+    them, through one float32 product (no N*M*H*W tensor; autocast off so counts stay exact)."""
+    import torch
+
+    with torch.autocast(pred_masks.device.type, enabled=False):
+        a = pred_masks.reshape(pred_masks.shape[0], -1).float()
+        b = gt_masks.reshape(gt_masks.shape[0], -1).float()
+        intersection = a @ b.T
+        union = a.sum(dim=1)[:, None] + b.sum(dim=1)[None, :] - intersection
+        return intersection / union.clamp(min=1)
+
+
+def install_mask_iou() -> None:
+    """Use ``blocked_mask_iou`` inside transformers' SAM 3 video model (see the module docstring)."""
+    from transformers.models.sam3_video import modeling_sam3_video
+
+    modeling_sam3_video.mask_iou = blocked_mask_iou
 
 
 # --- loading -------------------------------------------------------------------------------------
