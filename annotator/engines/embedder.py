@@ -20,6 +20,7 @@ import numpy as np
 from annotator.engines.snapshots import check_config, load_complete_weights, quiet_transformers
 from annotator.errors import FormatError
 
+IMAGE_INPUTS = ("pixel_values", "pixel_attention_mask", "spatial_shapes")
 _FAMILIES = {"clip": "clip", "siglip": "siglip", "siglip2": "siglip"}  # config model_type -> family
 
 
@@ -57,8 +58,10 @@ class HubEmbedder:
         for start in range(0, len(images), self.batch_size):
             batch = [_rgb(im) for im in images[start:start + self.batch_size]]
             inputs = self.processor.image_processor(images=batch, return_tensors="pt")
-            rows.append(self._run(lambda m, i=inputs: m.get_image_features(
-                pixel_values=i["pixel_values"].to(self.device))))
+            # CLIP and fixed-size SigLIP take pixel_values; SigLIP 2 NaFlex also takes its
+            # patch mask and grid shapes.
+            tensors = {k: v.to(self.device) for k, v in inputs.items() if k in IMAGE_INPUTS}
+            rows.append(self._run(lambda m, t=tensors: m.get_image_features(**t)))
             if on_batch is not None:
                 on_batch(len(batch))
         return np.concatenate(rows) if rows else np.zeros((0, self.dim), np.float32)
