@@ -1,9 +1,12 @@
 """Search: index time per frame with a real-size CLIP ViT-B/32 (random weights), phrase encoding
 time on its own, and query latency over 10k, 100k and 1M embeddings, against references run in
-the same process.
+the same process. ``--models clip,siglip2`` adds SigLIP 2 base (the shapes of
+google/siglip2-base-patch16-224: SiglipModel, ViT-B/16 at 224 px, 256k-token Gemma vocabulary)
+in the same run, so the two can be compared.
 
     .venv/bin/python bench/search.py                    # CPU: 16 frames, 10k / 100k / 1M rows
     .venv/bin/python bench/search.py --rows 10000,100000 --frames 8
+    .venv/bin/python bench/search.py --models clip,siglip2 --skip-query --frames 8
     .venv/bin/python bench/search.py --device cuda      # indexing on a GPU (bf16 autocast in ours)
 
 - index: ours is HubEmbedder.embed_images (engines/embedder.py, batches of 16) on 640x360
@@ -56,18 +59,49 @@ def _sync(device: str) -> None:
 Row = tuple[str, str, float | None, float, str]  # stage, size, reference, ours, unit
 
 
-def bench_index(device: str, frames_count: int, repeat: int) -> list[Row]:
+def build_model(which: str) -> tuple[object, object, str]:
+    """(model, processor, family) at the real size with random weights."""
     import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+    torch.manual_seed(0)
+    if which == "clip":
+        from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor
+
+        from tests.tiny_describe import clip_tokenizer
+
+        model = CLIPModel(CLIPConfig()).eval()  # transformers' defaults: the ViT-B/32 shapes, 151 M params
+        return model, CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=clip_tokenizer()), "clip"
+    if which == "siglip2":
+        from transformers import (
+            GemmaTokenizer,
+            SiglipConfig,
+            SiglipImageProcessor,
+            SiglipModel,
+            SiglipProcessor,
+        )
+
+        from tests.tiny_siglip import gemma_vocab
+
+        # google/siglip2-base-patch16-224: SiglipModel base shapes (transformers' defaults: ViT-B/16
+        # at 224 px, a 12-layer 768-wide text tower) with Gemma's 256k vocabulary.
+        model = SiglipModel(SiglipConfig(text_config={"vocab_size": 256_000})).eval()
+        vocab, merges = gemma_vocab()  # a small trained vocabulary: its ids fit the 256k table
+        processor = SiglipProcessor(image_processor=SiglipImageProcessor(),
+                                    tokenizer=GemmaTokenizer(vocab=vocab, merges=merges))
+        return model, processor, "siglip"
+    raise SystemExit(f"unknown model {which!r}: clip or siglip2")
+
+
+def bench_index(device: str, frames_count: int, repeat: int, which: str = "clip") -> list[Row]:
+    import resource
+
+    import torch
 
     from annotator.engines.embedder import HubEmbedder
     from annotator.sim.synthetic import render_scene
-    from tests.tiny_describe import clip_tokenizer
 
-    torch.manual_seed(0)
-    model = CLIPModel(CLIPConfig()).eval()  # transformers' defaults: the ViT-B/32 shapes, 151 M params
-    processor = CLIPProcessor(image_processor=CLIPImageProcessor(), tokenizer=clip_tokenizer())
-    embedder = HubEmbedder(model, processor, "clip-vit-b-32 (random)", "clip", device)
+    model, processor, family = build_model(which)
+    embedder = HubEmbedder(model, processor, f"{which} (random)", family, device)
     frames = [f for f, _ in render_scene(frames_count, 640, 360, seed=3)]
 
     def reference() -> None:
@@ -80,9 +114,11 @@ def bench_index(device: str, frames_count: int, repeat: int) -> list[Row]:
     ours = best_time(lambda: embedder.embed_images(frames), repeat, device) / len(frames)
     phrase = best_time(lambda: embedder.embed_texts(["a red car"]), max(repeat, 3), device)
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    size = f"{len(frames)} frames, {params:.0f} M params"
-    return [("index a frame", size, ref * 1000, ours * 1000, "ms/frame"),
-            ("encode a phrase", "1 phrase", None, phrase * 1000, "ms")]
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # cumulative: models run in order
+    size = f"{which}: {len(frames)} frames, {params:.0f} M params ({params * 4:.0f} MB fp32)"
+    return [(f"index a frame ({which})", size, ref * 1000, ours * 1000, "ms/frame"),
+            (f"encode a phrase ({which})", "1 phrase", None, phrase * 1000, "ms"),
+            (f"peak RSS so far ({which})", "process", None, rss, "MB")]
 
 
 def bench_query(rows: int, repeat: int) -> list[Row]:
@@ -119,13 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", default="10000,100000,1000000", help="index sizes to query")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-index", action="store_true", help="only the query latencies")
+    parser.add_argument("--skip-query", action="store_true", help="only the indexing")
+    parser.add_argument("--models", default="clip", help="clip, siglip2 or both, comma separated")
     args = parser.parse_args(argv)
     import torch
 
     results = []
     if not args.skip_index:
-        results += bench_index(args.device, args.frames, args.repeat)
-    for rows in (int(r) for r in args.rows.split(",") if r):
+        for which in (m.strip() for m in args.models.split(",") if m.strip()):
+            results += bench_index(args.device, args.frames, args.repeat, which)
+    for rows in (int(r) for r in args.rows.split(",") if r and not args.skip_query):
         results += bench_query(rows, max(args.repeat, 5))
     print(f"device: {args.device}, torch threads: {torch.get_num_threads()}")
     print("| stage | size | reference | ours | unit | ratio (ref / ours) |")
