@@ -106,7 +106,7 @@ class SearchPanel(QWidget):
         self.frame_button.clicked.connect(self.find_on_frame)
         self.track_button = QPushButton("Through the video")
         self.track_button.setToolTip("Track the phrases from this frame to the end; new instances become "
-                                     "new objects (on a CPU this is slow: the progress shows an estimate)")
+                                     "new objects (on a CPU it asks after the first frame whether to go on)")
         self.track_button.clicked.connect(self.track_phrase)
         self.accept_button = QPushButton("Accept")
         self.accept_button.setToolTip("Make the selected object's detected masks yours, and lock them")
