@@ -22,8 +22,9 @@ low threshold) and 3 tracked objects. Ratio: stock / ours seconds per frame (1.0
 costs nothing; memory over many frames is what it saves, see tests/test_sam3.py). On 2 shared
 cores keep --frames tiny: one 1008 px frame takes minutes.
 
-Memory: transformers' ``mask_iou`` makes N*N*H*W temporaries for N detections (2 GB at 560 px
-with 200 detections, 6.6 GB at 1008): the first run of this bench was OOM-killed at 12.5 GB.
+Memory: transformers' ``mask_iou`` makes N*N*H*W temporaries for N detections (about 9 bytes an
+element: ~9 GB at 560 px with 200 detections, ~30 GB at 1008): the first run of this bench was
+OOM-killed at 12.5 GB.
 engines/sam3_video.install_mask_iou swaps in an exact matrix-product IoU; both loops here run
 with it (--stock-iou leaves transformers' own, to see the difference under the watchdog).
 --detector-only measures the image path (Sam3Model + Sam3Detector) instead.
