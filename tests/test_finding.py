@@ -169,6 +169,31 @@ def test_detect_track_and_usage(sample, sam3_installed, capsys):
                for o in doc["objects"])
 
 
+def test_detect_track_interrupted_prints_what_it_found(sample, sam3_installed, capsys, monkeypatch):
+    """Ctrl+C during `detect --track` (a real KeyboardInterrupt in the main thread, raised when the
+    CPU estimate arrives): the JSON still comes out, says ``cancelled``, and the exit status is 130."""
+    import _thread
+
+    from annotator.cli import cmd_detect
+
+    said = cmd_detect.message
+
+    def message_then_interrupt(text: str) -> None:
+        said(text)
+        if "first frame took" in text:
+            _thread.interrupt_main()
+
+    monkeypatch.setattr(cmd_detect, "message", message_then_interrupt)
+    rc = main(["detect", str(sample), "--text", "red car", "--track", "--span", "0:9", "--threshold", "0.0",
+               "--model", "sam3", "--device", "cpu", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 130, err
+    assert out, err
+    doc = json.loads(out)
+    assert doc["cancelled"] and 1 <= doc["frames_done"] < 10
+    assert "cancelled; the objects found so far are kept" in err
+
+
 def test_a_chosen_project_path_is_made_and_refused_for_another_video(tmp_path):
     """``annotator detect --project P``: the Session opens (or makes) the video's project at P, and
     refuses a P that belongs to another video instead of writing into it."""

@@ -54,6 +54,27 @@ def test_cancel_keeps_partial_results(workers):
         job.result()
 
 
+def test_a_job_that_stops_early_on_cancel_keeps_its_returned_report(workers):
+    started = threading.Event()
+
+    def work(ctx):
+        done = 0
+        while not ctx.cancelled:
+            done += 1
+            started.set()
+            time.sleep(0.005)
+        return {"done": done, "cancelled": True}
+
+    job = workers.submit("engine:cpu", "stops early", work)
+    assert started.wait(5)
+    job.cancel()
+    assert job.wait(5)
+    assert job.state is JobState.CANCELLED
+    assert job.returned["cancelled"] and job.returned["done"] >= 1
+    with pytest.raises(CancelledError):
+        job.result()
+
+
 def test_engine_lane_serializes_jobs(workers):
     running = []
     overlap = []

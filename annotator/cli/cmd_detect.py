@@ -8,7 +8,8 @@ Each instance becomes a new object whose category is its phrase, with ``detected
 locked; left out of exports unless ``export --include-detected``). An instance overlapping an
 existing object's mask at IoU >= 0.5 is reported, not added. The whole find is one undo step.
 SAM 3 is a GPU model: ``auto`` never picks it on a CPU, and on a CPU ``--track`` prints a time
-estimate measured on the first frame (Ctrl+C cancels; what was found so far is kept). With
+estimate measured on the first frame (Ctrl+C cancels; what was found so far is kept and
+reported, with ``cancelled`` true and exit status 130). With
 --json stdout holds one document: model, text, objects [{id, category, score, frames}],
 not_added, frames_done, cancelled. It drives a headless Session (``session.text``), as the Find
 tab does.
@@ -103,14 +104,15 @@ def run_detect_command(args: argparse.Namespace) -> int:
     for skipped in report.overlaps:
         message(f"not added: a '{skipped.phrase}' ({skipped.score:.2f}) on frame {skipped.frame} overlaps "
                 f"object {skipped.object_id} (IoU {skipped.iou:.2f})")
+    status = 130 if getattr(report, "cancelled", False) else 0  # 130: ended by Ctrl+C
     if args.json:
         print_json(report.to_json())
-        return 0
+        return status
     for obj in report.objects:
         print(f"object {obj.id}: {obj.category} {obj.score:.2f} on {len(obj.frames)} frame(s)")
     if not report.objects:
         print("nothing found")
-    return 0
+    return status
 
 
 def _phrases(parser: argparse.ArgumentParser, text: str) -> list[str]:
@@ -151,5 +153,12 @@ def _track(session: Any, phrases: list[str], threshold: float, first: int, last:
 
     # The video model reads its own detection threshold; --threshold filters what is kept.
     job = session.text.track(", ".join(phrases), first, last, threshold=threshold, estimate=estimate)
-    return wait_for(job, "tracking", "cancelled; the objects found so far are kept in the project "
-                                     "(one undo step)")
+    try:
+        return wait_for(job, "tracking", "cancelled; the objects found so far are kept in the project "
+                                         "(one undo step)")
+    except KeyboardInterrupt:
+        # wait_for has cancelled the job and waited for it: its report (cancelled set) still says
+        # what was found, so --json prints it and the exit status says it was interrupted.
+        if job.done() and job.returned is not None:
+            return job.returned
+        raise  # stopped before it had anything to report

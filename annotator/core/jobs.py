@@ -158,6 +158,12 @@ class Job(Generic[T]):
     def wait(self, timeout: float | None = None) -> bool:
         return self._done_event.wait(timeout)
 
+    @property
+    def returned(self) -> T | None:
+        """What the work function returned, also when it noticed a cancel and stopped early with
+        a partial report (``result()`` raises CancelledError then); None if it raised."""
+        return self._result
+
     def result(self, timeout: float | None = None) -> T:
         """The return value; re-raises the job's error, or CancelledError if it was cancelled."""
         if not self._done_event.wait(timeout):
