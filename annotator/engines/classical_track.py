@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -69,6 +69,7 @@ class ClassicalParams:
     work_short_side: int | None = None  # ... and frames whose short side is larger than this
     snap_weight: float = 0.75  # "pull": weight of the colour log-odds in the boundary band
     snap_band_frac: float = 0.008  # "pull": half-width of that band, fraction of the frame diagonal
+    snap_distrust: bool = False  # "pull": inconsistent flow in the band defers to the colours
     snap_ring_frac: float = 0.012  # "pull": the colour model's "surroundings" ring, same unit
     fb_sigma: float = 1.5  # px: forward/backward mismatch at which flow counts as unreliable
     band_frac: float = 0.04  # refinement band half-width, fraction of the frame diagonal
@@ -76,6 +77,7 @@ class ClassicalParams:
     hidden_decay: float = 0.85  # per frame, for the amodal layer
     hidden_prior: float = 0.6  # how strongly a hidden pixel is expected to be object again
     min_part: float = 0.1  # components smaller than this fraction of the largest are dropped
+    global_unreliable: float = 0.0  # global colour weight added per unit of flow unreliability
     fuse: bool = True  # a span ending at another lock is also carried back from it (engines/keyframes.py)
     grid: app.GridSpec = field(default_factory=app.GridSpec)
     weights: app.FusionWeights = field(default_factory=app.FusionWeights)
@@ -86,7 +88,8 @@ class ClassicalParams:
             return cls()
         if mode == "fast":
             return cls(refine=False, graphcut=False, amodal=False, redetect=False, use_motion=False,
-                       warp="pull", flow_preset="ultrafast", flow_short_side=None, work_short_side=240)
+                       warp="pull", snap_distrust=True, flow_preset="ultrafast", flow_short_side=None,
+                       work_short_side=240)
         raise ValueError(f"unknown mode {mode!r}; choose from {MODES}")
 
 
@@ -232,7 +235,7 @@ class ClassicalTracker:
             obj.hidden = moved_hidden * p.hidden_decay
             prior = np.maximum(prior, obj.hidden * p.hidden_prior)
         if p.refine and (prior > 0.5).any():
-            new, score = self._refine(obj, prev, cur, forward, prior)
+            new, score = self._refine(obj, prev, cur, forward, prior, moved.reliability)
         else:
             new = prior > 0.5
             if new.any():
@@ -274,7 +277,7 @@ class ClassicalTracker:
         pulled = pull_warp.step(obj.soft, backward, forward, self._grid, cur.lab, obj.colour,
                                 band_px=max(1, round(p.snap_band_frac * diagonal)),
                                 colour_weight=p.snap_weight,
-                                fb_sigma=p.fb_sigma, min_part=p.min_part)
+                                fb_sigma=p.fb_sigma, min_part=p.min_part, distrust=p.snap_distrust)
         obj.soft = pulled.soft
         obj.mask = pulled.soft > 0.5
         after = int(obj.mask.sum())
@@ -330,7 +333,7 @@ class ClassicalTracker:
         return True
 
     def _refine(self, obj: _ObjectState, prev: _Frame, cur: _Frame, forward: np.ndarray,
-                prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                prior: np.ndarray, reliability: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
         p = self.params
         assert prev.lab is not None and cur.lab is not None and cur.bgr is not None
         h, w = prior.shape
@@ -342,8 +345,11 @@ class ClassicalTracker:
         lab_roi = cur.lab[y0:y1, x0:x1]
         local_p = app.local_colour_prob(prev.lab, obj.mask, forward, lab_roi, prior_roi, roi, p.grid)
         global_p = obj.colour.prob(lab_roi) if not obj.colour.empty else np.full_like(prior_roi, 0.5)
+        weights = p.weights
+        if p.global_unreliable:
+            weights = replace(weights, global_=weights.global_ + p.global_unreliable * (1.0 - reliability))
         mask_roi, score_roi = app.band_refine(cur.bgr[y0:y1, x0:x1], prior_roi, local_p, global_p, band,
-                                              p.weights, p.graphcut)
+                                              weights, p.graphcut)
         if mask_roi.any():
             mask_roi = app.cleanup(np.ascontiguousarray(mask_roi), prior_roi > 0.5, p.min_part)
         new = np.zeros((h, w), bool)

@@ -11,7 +11,9 @@ Why a *pull* of a *soft* mask (engines/flow.py explains why the quality mode spl
   label, is what the colour snap corrects: inside a thin band around the carried boundary the
   mask's log-odds get the log-odds of the object's colour model (Lab histograms of the object
   and its close surroundings on the user's masks, engines/appearance.ColourModel), which does
-  not drift with tracking errors.
+  not drift with tracking errors. Where a band pixel's flow is inconsistent (forward and
+  backward disagree: revealed background, fast limbs) its carried value is first pulled toward
+  0.5 in proportion, so the colours decide there.
 
 Then the usual cleanup (stray specks dropped, holes inside the carried mask filled). All of it
 runs at the working resolution (short side 240 px by default), so the step costs a fraction of
@@ -52,23 +54,35 @@ def consistency(backward: np.ndarray, forward: np.ndarray, mask: np.ndarray, sig
         return 0.0
     if len(ys) > max_points:  # an even sample of the mask is as good a mean, and cheaper
         ys, xs = ys[:: len(ys) // max_points + 1], xs[:: len(xs) // max_points + 1]
+    return float(_pixel_consistency(backward, forward, ys, xs, sigma).mean())
+
+
+def _pixel_consistency(backward: np.ndarray, forward: np.ndarray, ys: np.ndarray, xs: np.ndarray,
+                       sigma: float) -> np.ndarray:
     b = backward[ys, xs]
     f = sample_bilinear(forward, xs + b[:, 0], ys + b[:, 1])
-    err2 = ((b + f) ** 2).sum(axis=1)
-    return float(np.exp(-err2 / (2.0 * sigma * sigma)).mean())
+    return np.exp(-((b + f) ** 2).sum(axis=1) / (2.0 * sigma * sigma)).astype(np.float32)
 
 
 def colour_snap(soft: np.ndarray, lab: np.ndarray, colour: ColourModel, band_px: int,
-                weight: float) -> np.ndarray:
-    """Add ``weight`` x the colour log-odds to the mask's log-odds within ``band_px`` of its boundary."""
-    carried = (soft > 0.5).view(np.uint8) if soft.dtype == bool else (soft > 0.5).astype(np.uint8)
-    if not carried.any() or colour.empty:
+                weight: float, trust: tuple[np.ndarray, np.ndarray] | None = None,
+                fb_sigma: float = 1.5) -> np.ndarray:
+    """Add ``weight`` x the colour log-odds to the mask's log-odds within ``band_px`` of its boundary.
+    ``trust`` = (backward, forward) flows: band pixels whose flow is inconsistent lose their carried
+    value in proportion (a trailing edge's revealed background has no true match in frame t-1)."""
+    inside = (soft > 0.5).astype(np.uint8)
+    if not inside.any() or colour.empty:
         return soft
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1, 2 * band_px + 1))
-    band = cv2.dilate(carried, kernel).view(bool) & ~cv2.erode(carried, kernel).view(bool)
+    band = cv2.dilate(inside, kernel).view(bool) & ~cv2.erode(inside, kernel).view(bool)
     if not band.any():
         return soft
-    score = logit(soft[band]) + weight * logit(colour.prob(lab[band]))
+    carried = soft[band]
+    if trust is not None:
+        ys, xs = np.nonzero(band)
+        rel = _pixel_consistency(trust[0], trust[1], ys, xs, fb_sigma)
+        carried = rel * carried + (1.0 - rel) * 0.5
+    score = logit(carried) + weight * logit(colour.prob(lab[band]))
     out = soft.copy()
     out[band] = 1.0 / (1.0 + np.exp(-score))
     return out
@@ -76,13 +90,14 @@ def colour_snap(soft: np.ndarray, lab: np.ndarray, colour: ColourModel, band_px:
 
 def step(soft: np.ndarray, backward: np.ndarray, forward: np.ndarray, grid: PixelGrid,
          lab: np.ndarray | None, colour: ColourModel, *, band_px: int, colour_weight: float,
-         fb_sigma: float, min_part: float) -> Pulled:
+         fb_sigma: float, min_part: float, distrust: bool = False) -> Pulled:
     """Carry the soft mask of frame t-1 to frame t (module docstring)."""
     moved = pull(soft, backward, grid)
     carried = moved > 0.5
     reliability = consistency(backward, forward, carried, fb_sigma)
     if lab is not None and colour_weight > 0:
-        moved = colour_snap(moved, lab, colour, band_px, colour_weight)
+        moved = colour_snap(moved, lab, colour, band_px, colour_weight,
+                            (backward, forward) if distrust else None, fb_sigma)
     hard = moved > 0.5
     roi = roi_around(hard, 2)
     if roi is not None:
