@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -77,7 +77,6 @@ class ClassicalParams:
     hidden_decay: float = 0.85  # per frame, for the amodal layer
     hidden_prior: float = 0.6  # how strongly a hidden pixel is expected to be object again
     min_part: float = 0.1  # components smaller than this fraction of the largest are dropped
-    global_unreliable: float = 0.0  # global colour weight added per unit of flow unreliability
     fuse: bool = True  # a span ending at another lock is also carried back from it (engines/keyframes.py)
     grid: app.GridSpec = field(default_factory=app.GridSpec)
     weights: app.FusionWeights = field(default_factory=app.FusionWeights)
@@ -235,7 +234,7 @@ class ClassicalTracker:
             obj.hidden = moved_hidden * p.hidden_decay
             prior = np.maximum(prior, obj.hidden * p.hidden_prior)
         if p.refine and (prior > 0.5).any():
-            new, score = self._refine(obj, prev, cur, forward, prior, moved.reliability)
+            new, score = self._refine(obj, prev, cur, forward, prior)
         else:
             new = prior > 0.5
             if new.any():
@@ -333,7 +332,7 @@ class ClassicalTracker:
         return True
 
     def _refine(self, obj: _ObjectState, prev: _Frame, cur: _Frame, forward: np.ndarray,
-                prior: np.ndarray, reliability: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         p = self.params
         assert prev.lab is not None and cur.lab is not None and cur.bgr is not None
         h, w = prior.shape
@@ -345,11 +344,8 @@ class ClassicalTracker:
         lab_roi = cur.lab[y0:y1, x0:x1]
         local_p = app.local_colour_prob(prev.lab, obj.mask, forward, lab_roi, prior_roi, roi, p.grid)
         global_p = obj.colour.prob(lab_roi) if not obj.colour.empty else np.full_like(prior_roi, 0.5)
-        weights = p.weights
-        if p.global_unreliable:
-            weights = replace(weights, global_=weights.global_ + p.global_unreliable * (1.0 - reliability))
         mask_roi, score_roi = app.band_refine(cur.bgr[y0:y1, x0:x1], prior_roi, local_p, global_p, band,
-                                              weights, p.graphcut)
+                                              p.weights, p.graphcut)
         if mask_roi.any():
             mask_roi = app.cleanup(np.ascontiguousarray(mask_roi), prior_roi > 0.5, p.min_part)
         new = np.zeros((h, w), bool)
