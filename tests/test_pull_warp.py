@@ -90,3 +90,27 @@ def test_fast_mode_beats_plain_flow_warping_on_davis(davis_dir: Path, seq: str) 
     baseline = score_sequence(gts, warped, name=seq).jf
     fast = score_sequence(gts, tracked, name=seq).jf
     assert fast >= baseline + 0.03, (seq, round(baseline, 3), round(fast, 3))
+
+
+def test_where_the_flow_is_inconsistent_the_colours_decide() -> None:
+    """A carried mask that is sure of itself (0/1) but whose flow does not undo itself in the band
+    (revealed background, fast limbs): with the distrust the band follows the colours."""
+    lab = np.empty((H, W, 3), np.uint8)
+    lab[..., 0], lab[..., 1:] = 120, 128
+    lab[_disc(43, 45)] = (150, 180, 160)
+    colour = ColourModel()
+    colour.add(lab, _disc(43, 45), ring_px=6)
+    carried = _disc(40, 45).astype(np.float32)  # 3 px behind the object, and certain
+    truth = _disc(43, 45)
+    def iou(a: np.ndarray) -> float:
+        return float((a & truth).sum() / (a | truth).sum())
+    grid = PixelGrid.of(H, W)
+    backward, forward = _translation(0, 0), _translation(5, 5)  # they disagree by 7 px everywhere
+    kept = pull_warp.step(carried, backward, forward, grid, lab, colour, band_px=4, colour_weight=0.75,
+                          fb_sigma=1.5, min_part=0.1)
+    trusted = pull_warp.step(carried, backward, forward, grid, lab, colour, band_px=4, colour_weight=0.75,
+                             fb_sigma=1.5, min_part=0.1, distrust=True)
+    assert iou(kept.soft > 0.5) == pytest.approx(iou(_disc(40, 45)))  # a certain mask ignores colour
+    before, after = iou(kept.soft > 0.5), iou(trusted.soft > 0.5)
+    assert after > before + 0.1, (before, after)
+    assert kept.reliability < 0.01
