@@ -2,10 +2,10 @@
 
 Two modes (one class):
 
-- ``mode="fast"`` ("classical-fast"): DIS optical flow (ultrafast preset) at the working
-  resolution; each mask is carried by forward splatting, pixels with inconsistent
-  forward/backward flow follow the object's fitted motion, then holes are filled and stray
-  specks dropped. No appearance model.
+- ``mode="fast"`` ("classical-fast"): frames scaled to a 240 px short side; each mask is
+  carried as a soft mask pulled along the backward DIS flow (ultrafast), snapped in a thin
+  band around its boundary to the colour model of the user's masks, then holes are filled and
+  stray specks dropped (engines/pull_warp.py says why). No graph cut, no re-detection.
 - ``mode="quality"`` ("classical"): DIS medium on frames scaled to a 240 px short side; the
   carried mask is corrected against the new frame inside a band around its boundary
   (engines/appearance.py: a motion-compensated local colour grid, a global colour model from
@@ -46,7 +46,7 @@ import numpy as np
 
 from annotator.core import masks as rle_ops
 from annotator.engines import appearance as app
-from annotator.engines import keyframes, redetect
+from annotator.engines import keyframes, pull_warp, redetect
 from annotator.engines import track_confidence as conf
 from annotator.engines.flow import IDENTITY, DenseFlow, PixelGrid, move_mask
 from annotator.engines.tracker import FrameSource, TrackUpdate
@@ -62,9 +62,15 @@ class ClassicalParams:
     amodal: bool = True
     redetect: bool = True
     use_motion: bool = True  # unreliable-flow pixels follow the object's fitted motion
+    warp: str = "splat"  # "splat": forward splatting (engines/flow.py); "pull": engines/pull_warp.py
     flow_preset: str = "medium"
     flow_short_side: int | None = 240  # DIS runs on frames scaled to this short side (None: full size)
     work_max_side: int = 960  # larger frames are tracked downscaled (masks come back full size)
+    work_short_side: int | None = None  # ... and frames whose short side is larger than this
+    snap_weight: float = 0.75  # "pull": weight of the colour log-odds in the boundary band
+    snap_band_frac: float = 0.008  # "pull": half-width of that band, fraction of the frame diagonal
+    snap_distrust: bool = False  # "pull": inconsistent flow in the band defers to the colours
+    snap_ring_frac: float = 0.012  # "pull": the colour model's "surroundings" ring, same unit
     fb_sigma: float = 1.5  # px: forward/backward mismatch at which flow counts as unreliable
     band_frac: float = 0.04  # refinement band half-width, fraction of the frame diagonal
     ring_frac: float = 0.07  # width of the "surroundings" ring of the colour model, same unit
@@ -80,8 +86,9 @@ class ClassicalParams:
         if mode == "quality":
             return cls()
         if mode == "fast":
-            return cls(refine=False, graphcut=False, amodal=False, redetect=False,
-                       flow_preset="ultrafast", flow_short_side=None)
+            return cls(refine=False, graphcut=False, amodal=False, redetect=False, use_motion=False,
+                       warp="pull", snap_distrust=True, flow_preset="ultrafast", flow_short_side=None,
+                       work_short_side=240)
         raise ValueError(f"unknown mode {mode!r}; choose from {MODES}")
 
 
@@ -100,6 +107,7 @@ class _ObjectState:
     object_id: int
     mask: np.ndarray  # HxW bool at the working resolution
     colour: app.ColourModel
+    soft: np.ndarray | None = None  # "pull": HxW float32 P(object), the state that is carried
     motion: np.ndarray = field(default_factory=lambda: IDENTITY.copy())
     hidden: np.ndarray | None = None  # HxW float32 amodal layer, None when empty
     ref_area: float = 0.0  # area on the last user mask
@@ -130,6 +138,7 @@ class ClassicalTracker:
         self._geometry: tuple[int, int, int, int] | None = None  # full h, w, work h, w
         self._grid: PixelGrid | None = None
         self._flow: DenseFlow | None = None
+        self._coarse_flow: DenseFlow | None = None  # "pull": the forward flow for the consistency check
         self.retained_frames = 0  # frame states held right now (1 while propagating: the previous frame)
 
     # --- protocol ------------------------------------------------------------------------------
@@ -184,8 +193,7 @@ class ClassicalTracker:
                     break
                 cur = self._load(t)
                 cv2.setRNGSeed(self._seed + t)  # GrabCut's k-means draws from OpenCV's RNG: be reproducible
-                assert self._flow is not None
-                forward, backward = self._flow.pair(prev.gray, cur.gray)
+                forward, backward = self._flows(prev, cur)
                 anchors = self._conditioning_at(t)
                 scores: dict[int, np.ndarray] = {}
                 confidence: dict[int, float] = {}
@@ -199,7 +207,7 @@ class ClassicalTracker:
                             obj, prev, cur, forward, backward, rng, others)
                 _resolve_overlaps(active, scores)
                 for obj in active:
-                    full = self._to_full(obj.mask)
+                    full = self._output(obj)
                     self._last[obj.object_id] = (t, rle_ops.encode(full))
                     yield TrackUpdate(t, obj.object_id, full, float(np.clip(confidence[obj.object_id], 0, 1)),
                                       dict(obj.features))
@@ -213,6 +221,8 @@ class ClassicalTracker:
               others: list[_ObjectState]) -> tuple[float, np.ndarray]:
         p = self.params
         assert self._grid is not None
+        if p.warp == "pull":
+            return self._pull_step(obj, cur, forward, backward)
         before = int(obj.mask.sum())
         moved = move_mask(obj.mask, forward, backward, self._grid, p.fb_sigma, obj.motion, rng,
                           use_motion=p.use_motion)
@@ -252,6 +262,33 @@ class ClassicalTracker:
         obj.centre = _centre(obj.mask)
         if jumped:
             return 0.3, np.where(obj.mask, 5.0, -5.0).astype(np.float32)
+        return conf.estimate_iou(obj.features, self.mode), score
+
+    def _pull_step(self, obj: _ObjectState, cur: _Frame, forward: np.ndarray,
+                   backward: np.ndarray) -> tuple[float, np.ndarray]:
+        """The fast mode's step (engines/pull_warp.py): no motion model, no re-detection."""
+        p = self.params
+        assert self._grid is not None and self._geometry is not None
+        before = int(obj.mask.sum())
+        if obj.soft is None:
+            obj.soft = obj.mask.astype(np.float32)
+        diagonal = math.hypot(self._geometry[2], self._geometry[3])
+        pulled = pull_warp.step(obj.soft, backward, forward, self._grid, cur.lab, obj.colour,
+                                band_px=max(1, round(p.snap_band_frac * diagonal)),
+                                colour_weight=p.snap_weight,
+                                fb_sigma=p.fb_sigma, min_part=p.min_part, distrust=p.snap_distrust)
+        obj.soft = pulled.soft
+        obj.mask = pulled.soft > 0.5
+        after = int(obj.mask.sum())
+        obj.steps += 1
+        obj.reliability_sum += pulled.reliability
+        obj.features = self._evidence(obj, cur, pulled.carried, pulled.reliability, before, after, 0.5)
+        score = app.logit(pulled.soft)
+        if after == 0:
+            obj.lost_frames += 1
+            return 0.0, score
+        obj.lost_frames = 0
+        obj.centre = _centre(obj.mask)
         return conf.estimate_iou(obj.features, self.mode), score
 
     def _evidence(self, obj: _ObjectState, cur: _Frame, carried: np.ndarray, reliability: float,
@@ -329,6 +366,7 @@ class ClassicalTracker:
     def _reanchor(self, obj: _ObjectState, rle: rle_ops.RLE, cur: _Frame) -> float:
         """A user mask met during propagation: the object continues from it, and its colours are learnt."""
         obj.mask = self._to_work(rle_ops.decode(rle))
+        obj.soft = None
         obj.hidden = None
         obj.motion = IDENTITY.copy()
         obj.lost_frames = 0
@@ -342,6 +380,11 @@ class ClassicalTracker:
         obj.ref_area = float(obj.mask.sum())
         obj.steps, obj.reliability_sum = 0, 0.0
         obj.centre = _centre(obj.mask)
+        if self.params.warp == "pull" and frame.lab is not None and self.params.snap_weight > 0:
+            assert self._geometry is not None
+            diagonal = math.hypot(self._geometry[2], self._geometry[3])
+            ring = max(2, round(self.params.snap_ring_frac * diagonal))
+            obj.colour.add(frame.lab, obj.mask, ring)
         if self.params.refine and frame.lab is not None:
             obj.colour.add(frame.lab, obj.mask, self._ring_px())
             if self.params.redetect:
@@ -363,10 +406,15 @@ class ClassicalTracker:
         h, w = rgb.shape[:2]
         if self._geometry is None or self._geometry[:2] != (h, w):
             scale = min(1.0, self.params.work_max_side / max(h, w))
+            if self.params.work_short_side:
+                scale = min(scale, self.params.work_short_side / min(h, w))
             wh, ww = max(16, round(h * scale)), max(16, round(w * scale))
             self._geometry = (h, w, wh, ww)
             self._grid = PixelGrid.of(wh, ww)
             self._flow = DenseFlow(self.params.flow_preset, self.params.flow_short_side)
+            # One pyramid level coarser than the carrying flow: about 4x cheaper (DenseFlow.min_level).
+            self._coarse_flow = DenseFlow(self.params.flow_preset, self.params.flow_short_side,
+                                          min_level=self._flow.min_level // 2)
         _, _, wh, ww = self._geometry
         if (wh, ww) != (h, w):
             rgb = cv2.resize(rgb, (ww, wh), interpolation=cv2.INTER_AREA)
@@ -375,7 +423,30 @@ class ClassicalTracker:
         if self.params.refine:
             lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
             return _Frame(index, gray, lab, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        if self.params.warp == "pull" and self.params.snap_weight > 0:
+            return _Frame(index, gray, cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab), None)
         return _Frame(index, gray, None, None)
+
+    def _flows(self, prev: _Frame, cur: _Frame) -> tuple[np.ndarray, np.ndarray]:
+        """(forward, backward) flow between two frames; "pull" carries masks on the backward flow
+        and needs the forward one only for the consistency check, so it gets a coarser one."""
+        assert self._flow is not None and self._coarse_flow is not None
+        if self.params.warp == "pull":
+            return self._coarse_flow.calc(prev.gray, cur.gray), self._flow.calc(cur.gray, prev.gray)
+        return self._flow.pair(prev.gray, cur.gray)
+
+    def _output(self, obj: _ObjectState) -> np.ndarray:
+        """The object's mask at full size; a soft mask is upsampled before it is thresholded."""
+        if obj.soft is None or self.params.warp != "pull":
+            return self._to_full(obj.mask)
+        # Overlap resolution may have changed the hard mask: the soft one follows it.
+        obj.soft = np.where(obj.mask == (obj.soft > 0.5), obj.soft,
+                            np.where(obj.mask, 0.51, 0.49)).astype(np.float32)
+        assert self._geometry is not None
+        h, w, wh, ww = self._geometry
+        if (wh, ww) == (h, w):
+            return obj.mask.copy()
+        return cv2.resize(obj.soft, (w, h), interpolation=cv2.INTER_LINEAR) > 0.5
 
     def _to_work(self, mask: np.ndarray) -> np.ndarray:
         assert self._geometry is not None

@@ -61,22 +61,29 @@ class DenseFlow:
 
     def pair(self, prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(forward prev->cur, backward cur->prev), each HxWx2 float32 in pixels of the input size."""
-        h, w = prev.shape
+        a, b = self._scaled(prev), self._scaled(cur)
+        forward, backward = self._dis.calc(a, b, None), self._dis.calc(b, a, None)
+        return self._full(forward, prev.shape), self._full(backward, prev.shape)
+
+    def calc(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """The flow from ``source`` to ``target`` alone: HxWx2 float32 in pixels of the input size."""
+        return self._full(self._dis.calc(self._scaled(source), self._scaled(target), None), source.shape)
+
+    def _scaled(self, image: np.ndarray) -> np.ndarray:
+        h, w = image.shape
         if self._size != (h, w):
             self._configure(h, w)
-        if self.scale != 1.0:
-            size = (max(8, round(w * self.scale)), max(8, round(h * self.scale)))
-            a = cv2.resize(prev, size, interpolation=cv2.INTER_AREA)
-            b = cv2.resize(cur, size, interpolation=cv2.INTER_AREA)
-        else:
-            a, b = prev, cur
-        forward = self._dis.calc(a, b, None)
-        backward = self._dis.calc(b, a, None)
-        if self.scale != 1.0:
-            sx, sy = w / a.shape[1], h / a.shape[0]
-            forward = cv2.resize(forward, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([sx, sy])
-            backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([sx, sy])
-        return forward, backward
+        if self.scale == 1.0:
+            return image
+        return cv2.resize(image, (max(8, round(w * self.scale)), max(8, round(h * self.scale))),
+                          interpolation=cv2.INTER_AREA)
+
+    def _full(self, flow: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        h, w = shape[:2]
+        if flow.shape[:2] == (h, w):
+            return flow
+        sx, sy = w / flow.shape[1], h / flow.shape[0]
+        return cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32([sx, sy])
 
 
 @dataclass
