@@ -154,6 +154,47 @@ def test_sam2_far_lock_is_a_conditioning_frame_through_propagation(tmp_path) -> 
         torch.set_num_threads(threads)
 
 
+# --- a fused span can be cancelled while the far lock is carried back ---------------------------
+def test_cancel_reaches_the_far_lock_pass(scene, tmp_path: Path) -> None:
+    """The far lock's run yields nothing until it is done; the job's cancel stops it mid-pass."""
+    from annotator.app.session import Session
+    from annotator.errors import CancelledError
+
+    frames, truth = scene
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for i, rgb in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:05d}.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    class Counting(ListFrames):
+        loads = 0
+
+        def frame(self, index: int) -> np.ndarray:
+            Counting.loads += 1
+            return super().frame(index)
+
+    class CancelAfterThree(_Ctx):
+        def check_cancelled(self) -> None:
+            if Counting.loads > 3:
+                raise CancelledError("cancelled")
+
+    far = len(frames) - 1
+    session = Session(segmenter="classical", tracker="classical-fast")
+    try:
+        session.open(folder)
+        oid = session.add_object("ellipse").id
+        session.set_mask(oid, truth[0][1], frame=0)
+        session.set_mask(oid, truth[far][1], frame=far)  # a locked far lock: the span is fused
+        tracker = ClassicalTracker(Counting(frames), mode="fast")
+        with pytest.raises(CancelledError):
+            run_propagation(CancelAfterThree(), session._project, [Run(0, FORWARD, {oid: far - 1})],
+                            lambda: tracker, "p")
+        assert Counting.loads < far // 2  # stopped inside the far lock's pass, not after it
+        assert all(session.mask_array(oid, f) is None for f in range(1, far))
+    finally:
+        session.shutdown()
+
+
 # --- corrections only help -----------------------------------------------------------------------
 # The quality mode holds the issue's 0.01. The fast mode loses the ellipse early in this scene,
 # so corrections land mid-clip: before fused keyframes the run back from the first correction

@@ -23,6 +23,7 @@ import numpy as np
 from annotator.core import masks as rle_ops
 from annotator.core.jobs import JobContext
 from annotator.core.project import Project
+from annotator.engines import run_control
 from annotator.engines.tracker import Tracker
 from annotator.errors import CancelledError
 
@@ -219,18 +220,21 @@ def _execute(
             on_frame(frame, wrote_ids)
 
     updates = tracker.propagate(run.start, run.direction, dict(run.stops))
+    # A tracker's pass that yields nothing for a while (the classical far-lock run) checks for
+    # cancel through run_control.checkpoint(); the generator runs on this thread.
     try:
-        for update in updates:
-            ctx.check_cancelled()
-            if batch and update.frame != batch[0][1]:
+        with run_control.cancel_check(ctx.check_cancelled):
+            for update in updates:
+                ctx.check_cancelled()
+                if batch and update.frame != batch[0][1]:
+                    flush()
+                    if not active:
+                        break
+                if update.object_id in active:
+                    confidence = float(np.clip(update.confidence, 0.0, 1.0))
+                    batch.append((update.object_id, update.frame, rle_ops.encode(update.mask), confidence))
+            if batch:
                 flush()
-                if not active:
-                    break
-            if update.object_id in active:
-                confidence = float(np.clip(update.confidence, 0.0, 1.0))
-                batch.append((update.object_id, update.frame, rle_ops.encode(update.mask), confidence))
-        if batch:
-            flush()
     finally:
         updates.close()  # type: ignore[attr-defined]
     return done

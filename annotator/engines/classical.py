@@ -76,7 +76,7 @@ class ClassicalParams:
     # Clicks without a prior or a box (the first one) try these extents of the object (fraction of
     # the long side; 0: none) and keep the answer whose colours stand out best (``_score``).
     first_extents: tuple[float, ...] = (0.0, 0.08, 0.15, 0.25)
-    prior_growth: float = 1.0  # extra prior_weight per reach beyond the first from a correcting click
+    prior_growth: float = 2.0  # extra prior_weight per reach beyond the first from a correcting click
     cache_frames: int = 8  # prepared frames kept (LRU); about 7 MB each at 854x480
 
 

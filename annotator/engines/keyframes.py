@@ -19,7 +19,8 @@ least one is (engines/track_confidence.py turns both into the frame's confidence
 
 Cost: the far lock's run is computed before the first frame of the main run is yielded (it
 has to start from the other end), so the span is tracked twice and the first result comes
-after the backward pass. Spans are the gaps between corrections, usually short.
+after the backward pass. Spans are the gaps between corrections, usually short; the pass
+calls engines/run_control.checkpoint() per frame, so cancelling the job stops it there.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import numpy as np
 
 from annotator.core import masks as rle_ops
 from annotator.engines import track_confidence as conf
+from annotator.engines.run_control import checkpoint
 from annotator.engines.tracker import TrackUpdate
 
 RunFn = Callable[[int, int, dict[int, int]], Iterator[TrackUpdate]]  # (start, direction, stops)
@@ -56,6 +58,7 @@ def fused_run(run: RunFn, start: int, direction: int, stops: dict[int, int],
         by_frame.setdefault(frame, {})[oid] = start + direction
     for frame, back_stops in sorted(by_frame.items()):
         for update in run(frame, -direction, back_stops):
+            checkpoint()  # nothing is yielded during this pass: the caller's cancel reaches it here
             # Kept as RLE: a long span must not hold full-resolution masks.
             back[(update.frame, update.object_id)] = TrackUpdate(
                 update.frame, update.object_id, rle_ops.encode(update.mask), update.confidence,
