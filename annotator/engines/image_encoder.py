@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from annotator import paths
+from annotator.engines import preparation
 
 if TYPE_CHECKING:
     import torch
@@ -105,6 +106,7 @@ class ImageEncoder:
         self._session: Any = None
         self._threads = threads or torch.get_num_threads()
         self.sha256 = sha256 or ""
+        self.label = preparation.model_label(model)  # "EdgeTAM", "SAM 2.1": what the user sees
         self.path: Path | None = None
         self.runtime = "pytorch"
         prefer = (prefer or os.environ.get(ENV) or "auto").lower()
@@ -143,7 +145,8 @@ class ImageEncoder:
             self.sha256 = self.sha256 or weights_sha256(self._torch_levels)
             name = f"image-encoder-{self.sha256[:16]}-{self.image_size}px-{versions}"
             levels, size = self._torch_levels, self.image_size
-            self.path = _cached_export_with(lambda out: _export(levels, size, out), name, weights_dir)
+            self.path = _cached_export_with(lambda out: _export(levels, size, out), name, weights_dir,
+                                            (self.label, "image encoder"))
             self._session = self._load_session(self.path)
         except Exception as exc:  # export and runtime failures of any kind: fall back, say why
             if strict:
@@ -203,9 +206,11 @@ def _load_ort_session(path: Path, threads: int, outputs: int) -> Any:
     return session
 
 
-def _cached_export_with(export: Callable[[Path], None], name: str, weights_dir: Path | None) -> Path:
+def _cached_export_with(export: Callable[[Path], None], name: str, weights_dir: Path | None,
+                        label: tuple[str, str] = ("", "")) -> Path:
     """The exported graph ``<dir>/<name>/model.onnx``; ``export(folder)`` writes it on the first
-    call. ``<dir>`` is ``<weights_dir>/onnx`` when writable, else the user cache folder."""
+    call, announced as a preparation step (engines/preparation.py) for ``label`` = (model, part).
+    ``<dir>`` is ``<weights_dir>/onnx`` when writable, else the user cache folder."""
     candidates = [Path(weights_dir) / "onnx"] if weights_dir is not None else []
     candidates.append(paths.cache_dir() / "onnx")
     for folder in candidates:
@@ -227,7 +232,7 @@ def _cached_export_with(export: Callable[[Path], None], name: str, weights_dir: 
                 continue
             try:
                 log.info("exporting to ONNX (once for these weights): %s", folder / name)
-                export(staging)
+                preparation.run(label[0] or "the model", label[1] or name, lambda s=staging: export(s))
                 if not (staging / "model.onnx").is_file():
                     raise RuntimeError(f"the export wrote no model.onnx in {staging}")
                 os.replace(staging, folder / name)

@@ -37,6 +37,7 @@ from annotator.engines.image_encoder import (
     runtime_versions,
     weights_sha256,
 )
+from annotator.engines.preparation import model_label
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +165,7 @@ def _attach_exported(model: Any, weights_dir: Path | None, versions: str, edgeta
     name = f"memory-attention-{sha[:16]}-{int(config.image_size)}px-{versions}"
     try:
         path = _cached_export_with(lambda out: _export(module, config, per_frame, edgetam, out), name,
-                                   weights_dir)
+                                   weights_dir, (model_label(model), "memory attention"))
         session = _load_ort_session(path, torch.get_num_threads(), outputs=1)
     except Exception as exc:  # export and runtime failures of any kind: stay in PyTorch, say why
         log.warning("memory attention: ONNX export or load failed, using PyTorch: %s", exc)
@@ -187,7 +188,7 @@ def _attach_fixed_shapes(model: Any, weights_dir: Path | None, versions: str, ed
         label = f"{attr.replace('_', '-')}-{weights_sha256(original)[:16]}-{size}px-{versions}"
         try:
             path = _cached_export_with(lambda out, m=original, sh=shapes: _export_fixed(m, sh, out), label,
-                                       weights_dir)
+                                       weights_dir, (model_label(model), attr.replace("_", " ")))
             session = _load_ort_session(path, torch.get_num_threads(), outputs=2)
         except Exception as exc:  # this part stays in PyTorch; the others still help
             log.warning("%s: ONNX export or load failed, using PyTorch: %s", attr, exc)
