@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import logging
 import os
 import shutil
@@ -40,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from annotator import paths
 from annotator.engines import preparation
+from annotator.engines.weights_hash import weights_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -65,18 +65,6 @@ def _levels_module(model: Any) -> Any:
             return self.conv_s0(levels[0]), self.conv_s1(levels[1]), levels[2]
 
     return EncoderLevels(model.vision_encoder, model.mask_decoder.conv_s0, model.mask_decoder.conv_s1).eval()
-
-
-def weights_sha256(module: Any) -> str:
-    """sha256 over the module's parameters and buffers (names, dtypes, shapes, bytes)."""
-    import torch
-
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def runtime_versions() -> str | None:
@@ -142,7 +130,7 @@ class ImageEncoder:
                 raise RuntimeError(message)
             return message
         try:
-            self.sha256 = self.sha256 or weights_sha256(self._torch_levels)
+            self.sha256 = self.sha256 or weights_sha256(self._torch_levels, weights_dir, "image-encoder")
             name = f"image-encoder-{self.sha256[:16]}-{self.image_size}px-{versions}"
             levels, size = self._torch_levels, self.image_size
             self.path = _cached_export_with(lambda out: _export(levels, size, out), name, weights_dir,

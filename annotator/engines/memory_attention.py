@@ -161,7 +161,7 @@ def _attach_exported(model: Any, weights_dir: Path | None, versions: str, edgeta
     config = model.config
     per_frame = tokens_per_memory_frame(config)
     module = _Split(model.memory_attention, edgetam).eval()
-    sha = weights_sha256(model.memory_attention)
+    sha = weights_sha256(model.memory_attention, weights_dir, "memory-attention")
     name = f"memory-attention-{sha[:16]}-{int(config.image_size)}px-{versions}"
     try:
         path = _cached_export_with(lambda out: _export(module, config, per_frame, edgetam, out), name,
@@ -185,7 +185,8 @@ def _attach_fixed_shapes(model: Any, weights_dir: Path | None, versions: str, ed
         fixed["spatial_perceiver"] = [(1, mem_dim, side, side), (1, mem_dim, side, side)]
     for attr, shapes in fixed.items():
         original = getattr(model, attr)
-        label = f"{attr.replace('_', '-')}-{weights_sha256(original)[:16]}-{size}px-{versions}"
+        part = attr.replace('_', '-')
+        label = f"{part}-{weights_sha256(original, weights_dir, part)[:16]}-{size}px-{versions}"
         try:
             path = _cached_export_with(lambda out, m=original, sh=shapes: _export_fixed(m, sh, out), label,
                                        weights_dir, (model_label(model), attr.replace("_", " ")))
