@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/cpu_models.py                  # both models, 12 tracked frames each
     .venv/bin/python bench/cpu_models.py --quick --json   # 10 frames, one JSON object on stdout
-    .venv/bin/python bench/cpu_models.py --models edgetam --frames 16 --stock-encoder
+    .venv/bin/python bench/cpu_models.py --models edgetam --frames 16 --encoder pytorch
+    .venv/bin/python bench/cpu_models.py --models sam21_tiny --frames 8 --rss-side ours  # one side's peak RSS
 
 Both sides use the same real-size random weights (speed does not depend on weight values):
 EdgeTAM with its real backbone (timm RepViT-M1, checked) and SAM 2.1 Hiera-T, 1024-px input,
@@ -120,6 +121,29 @@ def track(kind: str, count: int, encoder: str) -> dict[str, Any]:
     out["speedup_cpu"] = out["stock"]["cpu_ms"] / out["ours"]["cpu_ms"]
     out["clicks"] = clicks(kind, our_model, stock_model, frames, encoder)
     return out
+
+
+def one_side(kind: str, side: str, count: int, encoder: str) -> dict[str, Any]:
+    """Track ``count`` frames with one side only, so this process's peak RSS is that side's."""
+    import torch
+
+    from annotator.core.memory import peak_rss_mb
+    from annotator.engines.sam2_video import Sam2VideoTracker, video_processor_for
+
+    model = build_video_model("edgetam" if kind == "edgetam" else "sam2", IMAGE_SIZE)
+    processor = video_processor_for(IMAGE_SIZE)
+    frames, mask = rendered_frames(count + 1, WIDTH, HEIGHT)
+    if side == "stock":
+        for _ in stock_stream(model, processor, frames, mask):
+            pass
+    else:
+        tracker = Sam2VideoTracker(ListFrames(frames, fingerprint=FINGERPRINT), model, processor, kind, "cpu",
+                                   encoder=encoder)
+        tracker.add_conditioning(0, {1: mask})
+        with torch.inference_mode():
+            for result in tracker.propagate_logits(0, 1, {1: count}):
+                tracker._masks_at_size([result.logits[None, None]], (HEIGHT, WIDTH))
+    return {"model": kind, "side": side, "frames": count, "peak_rss_mb": peak_rss_mb()}
 
 
 def _timed(timer: StageTimer, stage: str, fn: Any, *args: Any) -> Any:
@@ -293,6 +317,8 @@ def main() -> None:
     parser.add_argument("--encoder", choices=("auto", "onnx", "pytorch"), default="auto",
                         help="how our image encoder runs (default: ONNX Runtime when installed)")
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads")
+    parser.add_argument("--rss-side", choices=("ours", "stock"),
+                        help="track with this side only and print its peak RSS (one model, one process)")
     args = parser.parse_args()
     import torch
 
@@ -300,6 +326,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     count = args.frames or (10 if args.quick else 12)
+    if args.rss_side:
+        print(json.dumps([one_side(kind, args.rss_side, count, args.encoder) for kind in args.models[:1]][0]))
+        return
     results = []
     for kind in args.models:
         print(f"{kind}: {count} frames ...", file=sys.stderr, flush=True)
