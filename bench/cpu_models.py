@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/cpu_models.py                  # both models, 12 tracked frames each
     .venv/bin/python bench/cpu_models.py --quick --json   # 10 frames, one JSON object on stdout
-    .venv/bin/python bench/cpu_models.py --models edgetam --frames 16 --stock-encoder
+    .venv/bin/python bench/cpu_models.py --models edgetam --frames 16 --encoder pytorch
+    .venv/bin/python bench/cpu_models.py --models sam21_tiny --frames 8 --rss-side ours  # one side's peak RSS
 
 Both sides use the same real-size random weights (speed does not depend on weight values):
 EdgeTAM with its real backbone (timm RepViT-M1, checked) and SAM 2.1 Hiera-T, 1024-px input,
@@ -34,6 +35,7 @@ unvisited frame <= 0.8 s.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import json
 import sys
@@ -117,9 +119,31 @@ def track(kind: str, count: int, encoder: str) -> dict[str, Any]:
     }
     out["speedup"] = out["stock"]["all"]["total"] / out["ours"]["all"]["total"]
     out["speedup_cpu"] = out["stock"]["cpu_ms"] / out["ours"]["cpu_ms"]
-    if kind == "edgetam":
-        out["clicks"] = clicks(our_model, stock_model, frames, tracker, encoder)
+    out["clicks"] = clicks(kind, our_model, stock_model, frames, encoder)
     return out
+
+
+def one_side(kind: str, side: str, count: int, encoder: str) -> dict[str, Any]:
+    """Track ``count`` frames with one side only, so this process's peak RSS is that side's."""
+    import torch
+
+    from annotator.core.memory import peak_rss_mb
+    from annotator.engines.sam2_video import Sam2VideoTracker, video_processor_for
+
+    model = build_video_model("edgetam" if kind == "edgetam" else "sam2", IMAGE_SIZE)
+    processor = video_processor_for(IMAGE_SIZE)
+    frames, mask = rendered_frames(count + 1, WIDTH, HEIGHT)
+    if side == "stock":
+        for _ in stock_stream(model, processor, frames, mask):
+            pass
+    else:
+        tracker = Sam2VideoTracker(ListFrames(frames, fingerprint=FINGERPRINT), model, processor, kind, "cpu",
+                                   encoder=encoder)
+        tracker.add_conditioning(0, {1: mask})
+        with torch.inference_mode():
+            for result in tracker.propagate_logits(0, 1, {1: count}):
+                tracker._masks_at_size([result.logits[None, None]], (HEIGHT, WIDTH))
+    return {"model": kind, "side": side, "frames": count, "peak_rss_mb": peak_rss_mb()}
 
 
 def _timed(timer: StageTimer, stage: str, fn: Any, *args: Any) -> Any:
@@ -128,24 +152,30 @@ def _timed(timer: StageTimer, stage: str, fn: Any, *args: Any) -> Any:
 
 
 # --- clicks --------------------------------------------------------------------------------------
-def clicks(video_model: Any, stock_video: Any, frames: list[np.ndarray], tracker: Any,
+def clicks(kind: str, video_model: Any, stock_video: Any, frames: list[np.ndarray],
            encoder: str) -> dict[str, Any]:
-    """EdgeTAM click latency: ours (the click engine) against stock EdgeTamModel, same weights."""
+    """Click latency: ours (the click engine) against stock EdgeTamModel / Sam2Model, same
+    weights. ``ours_decoder`` is the prompt encoder + mask decoder part of ours' encoded click."""
     import torch
-    from transformers import EdgeTamModel
+    from transformers import EdgeTamModel, Sam2Model
 
-    from annotator.engines.model_configs import backbone_name, edgetam_image_config
+    from annotator.engines.model_configs import backbone_name, edgetam_image_config, sam21_image_config
     from annotator.engines.sam2_image import Sam2ImageSegmenter, _default_processor
     from annotator.engines.segmenter import Prompt
 
     def image_model(video: Any) -> Any:
-        model = EdgeTamModel(edgetam_image_config(video.config)).eval()
+        if kind == "edgetam":
+            model = EdgeTamModel(edgetam_image_config(video.config)).eval()
+        else:
+            model = Sam2Model(sam21_image_config(video.config)).eval()
         missing = model.load_state_dict(video.state_dict(), strict=False).missing_keys
-        assert not missing and backbone_name(model) == "repvit_m1", missing
+        assert not missing and backbone_name(model) == backbone_name(video), missing
         return model
 
     processor = _default_processor(IMAGE_SIZE)
-    ours = Sam2ImageSegmenter(image_model(video_model), processor, "edgetam", "cpu", encoder=encoder)
+    ours_model = image_model(video_model)
+    ours = Sam2ImageSegmenter(ours_model, processor, kind, "cpu", encoder=encoder)
+    decoder_timer = StageTimer().attach(ours_model)
     stock = image_model(stock_video)
     point = [[WIDTH * 0.4, HEIGHT * 0.45]]
     unvisited = np.ascontiguousarray(frames[-1][::-1])  # a frame nobody has encoded
@@ -169,9 +199,11 @@ def clicks(video_model: Any, stock_video: Any, frames: list[np.ndarray], tracker
         # The same refining click on both sides: a second (negative) point and the first mask.
         points = [point[0], [WIDTH * 0.6, HEIGHT * 0.5]]
         for _ in range(3):
+            decoder_timer.current.clear()
             began, cpu = time.perf_counter(), time.process_time()
             ours.predict(Prompt(points, [1, 0], prior=result.logits), ("unvisited", rep))
             _record(rows, "ours_encoded", began, cpu)
+            rows.setdefault("ours_decoder", []).append(decoder_timer.current.get("mask_decoder", 0.0))
             began, cpu = time.perf_counter(), time.process_time()
             with torch.inference_mode():
                 sparse_inputs = processor(images=image, input_points=[[points]], input_labels=[[[1, 0]]],
@@ -187,6 +219,7 @@ def clicks(video_model: Any, stock_video: Any, frames: list[np.ndarray], tracker
     ours.prepare(frames[1], key)
     ours.predict(Prompt(point, [1]), key)
     _record(rows, "ours_tracked_frame", began, cpu)
+    decoder_timer.detach()
     summary = {name: float(np.median(values)) for name, values in rows.items()}
     summary["tracked_frame_encoded_again"] = ours.features.encoded != encoded
     return summary
@@ -220,7 +253,7 @@ def print_report(results: list[dict[str, Any]]) -> None:
               f"{p['min_mask_pixels']} px; retained {r['retained']}")
         c = r.get("clicks")
         if c:
-            print(f"EdgeTAM click ms: unvisited frame stock {c['stock_first']:.0f} / ours "
+            print(f"{LABELS[r['model']]} click ms: unvisited frame stock {c['stock_first']:.0f} / ours "
                   f"{c['ours_first']:.0f} ({_ratio(c['stock_first'], c['ours_first'])}); encoded frame "
                   f"stock {c['stock_encoded']:.0f} / ours {c['ours_encoded']:.0f} "
                   f"({_ratio(c['stock_encoded'], c['ours_encoded'])}); "
@@ -228,7 +261,8 @@ def print_report(results: list[dict[str, Any]]) -> None:
                   f"{c['tracked_frame_encoded_again']})")
             print(f"  (process CPU ms: unvisited stock {c['stock_first_cpu']:.0f} / ours "
                   f"{c['ours_first_cpu']:.0f}; "
-                  f"encoded stock {c['stock_encoded_cpu']:.0f} / ours {c['ours_encoded_cpu']:.0f})")
+                  f"encoded stock {c['stock_encoded_cpu']:.0f} / ours {c['ours_encoded_cpu']:.0f}; "
+                  f"of ours' encoded click, prompt encoder + mask decoder {c['ours_decoder']:.0f} ms wall)")
 
 
 def _ratio(stock: float, ours: float) -> str:
@@ -239,6 +273,7 @@ def summary(results: list[dict[str, Any]], peak_mb: float) -> dict[str, Any]:
     by = {r["model"]: r for r in results}
     edgetam = by.get("edgetam", {})
     clicks_ = edgetam.get("clicks", {})
+    sam21_clicks = by.get("sam21_tiny", {}).get("clicks", {})
     return {
         "tracking_speedup_edgetam": edgetam.get("speedup"),
         "tracking_speedup_sam21_tiny": by.get("sam21_tiny", {}).get("speedup"),
@@ -254,6 +289,12 @@ def summary(results: list[dict[str, Any]], peak_mb: float) -> dict[str, Any]:
         "first_click_cpu_ms_edgetam": clicks_.get("ours_first_cpu"),
         "stock_click_cpu_ms_encoded_edgetam": clicks_.get("stock_encoded_cpu"),
         "stock_first_click_cpu_ms_edgetam": clicks_.get("stock_first_cpu"),
+        "click_ms_encoded_sam21_tiny": sam21_clicks.get("ours_encoded"),
+        "stock_click_ms_encoded_sam21_tiny": sam21_clicks.get("stock_encoded"),
+        "click_cpu_ms_encoded_sam21_tiny": sam21_clicks.get("ours_encoded_cpu"),
+        "first_click_ms_sam21_tiny": sam21_clicks.get("ours_first"),
+        "stock_first_click_ms_sam21_tiny": sam21_clicks.get("stock_first"),
+        "click_decoder_ms": {r["model"]: r.get("clicks", {}).get("ours_decoder") for r in results},
         "memory_attention_runtime": {r["model"]: r.get("memory_attention_runtime") for r in results},
         "max_rel_logit_diff": max(r["parity"]["max_rel_logit_diff"] for r in results),
         "min_mask_iou": min(r["parity"]["min_mask_iou"] for r in results),
@@ -276,6 +317,8 @@ def main() -> None:
     parser.add_argument("--encoder", choices=("auto", "onnx", "pytorch"), default="auto",
                         help="how our image encoder runs (default: ONNX Runtime when installed)")
     parser.add_argument("--threads", type=int, default=2, help="torch and ONNX Runtime threads")
+    parser.add_argument("--rss-side", choices=("ours", "stock"),
+                        help="track with this side only and print its peak RSS (one model, one process)")
     args = parser.parse_args()
     import torch
 
@@ -283,6 +326,9 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     count = args.frames or (10 if args.quick else 12)
+    if args.rss_side:
+        print(json.dumps([one_side(kind, args.rss_side, count, args.encoder) for kind in args.models[:1]][0]))
+        return
     results = []
     for kind in args.models:
         print(f"{kind}: {count} frames ...", file=sys.stderr, flush=True)
@@ -290,6 +336,8 @@ def main() -> None:
     report = summary(results, peak_rss_mb())
     if args.json:
         print(json.dumps(report))
+        with contextlib.redirect_stdout(sys.stderr):  # the tables too, without a second run
+            print_report(results)
         return
     print_report(results)
     print(f"\npeak RSS of the whole run (both sides, both models): {report['peak_rss_mb']:.0f} MB")

@@ -11,6 +11,8 @@ import torch
 
 from annotator.engines import image_encoder
 from annotator.engines.image_encoder import ImageEncoder, runtime_versions
+from annotator.engines.memory_attention import OnnxMemoryAttention
+from annotator.engines.rope_attention import FastSam2MemoryAttention
 from annotator.engines.sam2_video import Sam2VideoTracker
 from annotator.engines.tracker import ListFrames
 from annotator.sim.synthetic import render_scene
@@ -141,7 +143,9 @@ def test_fast_path_tracks_like_stock_transformers(onnx_encoder, family) -> None:
     tracker.add_conditioning(0, {1: mask})
     ours = [r.logits for r in tracker.propagate_logits(0, 1, {1: TRACKED})]
     assert tracker.encoder_runtime == "onnxruntime" and len(ours) == len(stock) == TRACKED
-    assert tracker.memory_runtime == "onnxruntime"  # memory attention too (one graph, every memory count)
+    assert tracker.memory_runtime == "onnxruntime"  # memory attention too
+    expected = OnnxMemoryAttention if family == "edgetam" else FastSam2MemoryAttention
+    assert isinstance(model.memory_attention, expected)
     for a, b in zip(ours, stock):
         assert (a - b).abs().max().item() <= 1e-3 * b.abs().max().item()
         ma, mb = a > 0, b > 0

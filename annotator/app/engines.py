@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from annotator.app.events import EngineStatus, Notice
+from annotator.app.events import EngineStatus, JobFinished, JobProgress, JobStarted, Notice
 from annotator.core.jobs import Workers
 from annotator.engines.segmenter import Segmenter
 from annotator.engines.tracker import FrameSource, Tracker
@@ -52,6 +53,7 @@ class EngineManager:
         self._precompute: Any = None
         self._precompute_paused: set[str] = set()  # why it is paused: "playback", "propagation"
         self._describers: Describers | None = None
+        self._remove_runner: Callable[[], None] | None = None  # preparation steps as jobs
 
     # --- choices --------------------------------------------------------------------------
     @property
@@ -114,6 +116,7 @@ class EngineManager:
     # --- segmenter ------------------------------------------------------------------------
     def segmenter(self) -> Segmenter:
         """The active segmenter, loaded on first use (call on the engine lane)."""
+        self._show_preparation()
         with self._lock:
             if self._segmenter is None:
                 from annotator.engines.factory import create_segmenter
@@ -184,9 +187,47 @@ class EngineManager:
     def make_tracker(self, source: FrameSource) -> Tracker:
         from annotator.engines.factory import create_tracker
 
+        self._show_preparation()
         tracker, self.tracker_reason = create_tracker(self.requested_tracker, source, device=self.device,
                                                       weights=self.weights.get("track"))
         return tracker
+
+    # --- one-off preparation (the first use of some weights exports them to ONNX) ---------------
+    def _show_preparation(self) -> None:
+        """Run the engines' slow one-off steps as jobs of kind "prepare" (engines/preparation.py)."""
+        if self._remove_runner is None:
+            from annotator.engines import preparation
+
+            self._remove_runner = preparation.install(self._run_preparation)
+
+    def _run_preparation(self, message: str, work: Callable[[], T]) -> T:
+        """``work()`` as a Job on the calling thread (the engine lane), announced like the
+        Session's jobs, so the GUI shows "Preparing the fast CPU path for EdgeTAM (once)"."""
+        from annotator.core.jobs import Job
+
+        outcome: list[tuple[bool, Any]] = []
+
+        def step(ctx: Any) -> None:
+            ctx.report(0, None, f"{message}…")
+            began = time.monotonic()
+            try:
+                outcome.append((True, work()))
+            except BaseException as exc:  # the engine falls back (and says why); the job just ends
+                outcome.append((False, exc))
+                ctx.report(1, 1, f"{message}: failed after {time.monotonic() - began:.0f} s")
+                return
+            ctx.report(1, 1, f"{message}: done in {time.monotonic() - began:.0f} s")
+
+        job = Job(message, step)
+        self._report(JobStarted(job, "prepare"))
+        job.on_progress(lambda j, p: self._report(
+            JobProgress(j, p.done, p.total, p.frame, p.message, p.rate)))
+        job.on_done(lambda j: self._report(JobFinished(j, "prepare")))
+        job.run()
+        ok, value = outcome[0]
+        if not ok:
+            raise value
+        return value
 
     # --- describers (classification and captioning) ----------------------------------------
     def describers(self) -> Describers:
@@ -204,6 +245,9 @@ class EngineManager:
 
     # --- lifetime --------------------------------------------------------------------------
     def release(self) -> None:
+        if self._remove_runner is not None:
+            self._remove_runner()
+            self._remove_runner = None
         with self._lock:
             if self._precompute is not None:
                 self._precompute.cancel()

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import hashlib
 import logging
 import os
 import shutil
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from annotator import paths
+from annotator.engines import preparation
+from annotator.engines.weights_hash import weights_sha256
 
 if TYPE_CHECKING:
     import torch
@@ -64,18 +65,6 @@ def _levels_module(model: Any) -> Any:
             return self.conv_s0(levels[0]), self.conv_s1(levels[1]), levels[2]
 
     return EncoderLevels(model.vision_encoder, model.mask_decoder.conv_s0, model.mask_decoder.conv_s1).eval()
-
-
-def weights_sha256(module: Any) -> str:
-    """sha256 over the module's parameters and buffers (names, dtypes, shapes, bytes)."""
-    import torch
-
-    digest = hashlib.sha256()
-    for name, tensor in sorted(module.state_dict().items()):
-        t = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.view(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 def runtime_versions() -> str | None:
@@ -105,6 +94,7 @@ class ImageEncoder:
         self._session: Any = None
         self._threads = threads or torch.get_num_threads()
         self.sha256 = sha256 or ""
+        self.label = preparation.model_label(model)  # "EdgeTAM", "SAM 2.1": what the user sees
         self.path: Path | None = None
         self.runtime = "pytorch"
         prefer = (prefer or os.environ.get(ENV) or "auto").lower()
@@ -140,10 +130,11 @@ class ImageEncoder:
                 raise RuntimeError(message)
             return message
         try:
-            self.sha256 = self.sha256 or weights_sha256(self._torch_levels)
+            self.sha256 = self.sha256 or weights_sha256(self._torch_levels, weights_dir, "image-encoder")
             name = f"image-encoder-{self.sha256[:16]}-{self.image_size}px-{versions}"
             levels, size = self._torch_levels, self.image_size
-            self.path = _cached_export_with(lambda out: _export(levels, size, out), name, weights_dir)
+            self.path = _cached_export_with(lambda out: _export(levels, size, out), name, weights_dir,
+                                            (self.label, "image encoder"))
             self._session = self._load_session(self.path)
         except Exception as exc:  # export and runtime failures of any kind: fall back, say why
             if strict:
@@ -203,9 +194,11 @@ def _load_ort_session(path: Path, threads: int, outputs: int) -> Any:
     return session
 
 
-def _cached_export_with(export: Callable[[Path], None], name: str, weights_dir: Path | None) -> Path:
+def _cached_export_with(export: Callable[[Path], None], name: str, weights_dir: Path | None,
+                        label: tuple[str, str] = ("", "")) -> Path:
     """The exported graph ``<dir>/<name>/model.onnx``; ``export(folder)`` writes it on the first
-    call. ``<dir>`` is ``<weights_dir>/onnx`` when writable, else the user cache folder."""
+    call, announced as a preparation step (engines/preparation.py) for ``label`` = (model, part).
+    ``<dir>`` is ``<weights_dir>/onnx`` when writable, else the user cache folder."""
     candidates = [Path(weights_dir) / "onnx"] if weights_dir is not None else []
     candidates.append(paths.cache_dir() / "onnx")
     for folder in candidates:
@@ -227,7 +220,7 @@ def _cached_export_with(export: Callable[[Path], None], name: str, weights_dir: 
                 continue
             try:
                 log.info("exporting to ONNX (once for these weights): %s", folder / name)
-                export(staging)
+                preparation.run(label[0] or "the model", label[1] or name, lambda s=staging: export(s))
                 if not (staging / "model.onnx").is_file():
                     raise RuntimeError(f"the export wrote no model.onnx in {staging}")
                 os.replace(staging, folder / name)

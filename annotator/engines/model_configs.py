@@ -76,6 +76,18 @@ def edgetam_image_config(video_config: Any) -> Any:
     )
 
 
+def sam21_image_config(video_config: Any) -> Any:
+    """The ``Sam2Config`` (click model) with the same vision, prompt and decoder parts as a
+    ``Sam2VideoConfig``: the two load from one set of weights."""
+    from transformers import Sam2Config
+
+    return Sam2Config(
+        vision_config=video_config.vision_config.to_dict(),
+        prompt_encoder_config=video_config.prompt_encoder_config.to_dict(),
+        mask_decoder_config=video_config.mask_decoder_config.to_dict(),
+    )
+
+
 def sam21_tiny_video_config(image_size: int = 1024) -> Any:
     """``Sam2VideoConfig`` in the SAM 2.1 Hiera-T layout (its defaults), resized to ``image_size``."""
     from transformers import Sam2VideoConfig

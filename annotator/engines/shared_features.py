@@ -78,7 +78,7 @@ def shared_features(model: Any, image_size: int, weights_dir: Path | None = None
 
     prefer = (prefer or os.environ.get(ENV) or "auto").lower()
     device = str(next(model.parameters()).device)
-    sha = weights_sha256(_levels_module(model))
+    sha = weights_sha256(_levels_module(model), weights_dir, "image-encoder")
     key = (sha, device, int(image_size), prefer)
     with _registry_lock:
         found = _registry.get(key)

@@ -38,6 +38,9 @@ from annotator.app.events import (
     EngineStatus,
     FrameChanged,
     HistoryChanged,
+    JobFinished,
+    JobProgress,
+    JobStarted,
     Notice,
     ProjectClosed,
     ProjectOpened,
@@ -98,6 +101,7 @@ class MainWindow(QMainWindow):
 
         self.canvas = CanvasView()
         self.notices = NoticeBar()
+        self._preparing: object | None = None  # the model preparation job on show
         self.propagation_bar = PropagationBar()
         self.welcome = WelcomePage()
         self.status = StatusBar()
@@ -400,6 +404,24 @@ class MainWindow(QMainWindow):
                 self._on_engine_status(event.segmenter, event.tracker, event.device, event.reason)
             case Notice(message=message, level=level):
                 self.say(message, level)
+            case JobStarted(kind="prepare") | JobProgress() | JobFinished(kind="prepare"):
+                self._on_preparation(event)
+
+    def _on_preparation(self, event: JobStarted | JobProgress | JobFinished) -> None:
+        """A model's one-off preparation (its ONNX export on a CPU): shown in the notice bar
+        while it runs (a minute or so), then its outcome in the status bar."""
+        if isinstance(event, JobProgress):
+            if event.job is self._preparing and event.total is None:
+                self.notices.show_notice(event.message, "info")
+            return
+        if isinstance(event, JobStarted):
+            self._preparing = event.job
+            self.notices.show_notice(f"{event.job.name}…", "info")
+        elif event.job is self._preparing:
+            self._preparing = None
+            if self.notices.level == "info":
+                self.notices.hide()
+            self.say(event.job.progress.message, "info")
 
     def _on_project_opened(self, event: ProjectOpened) -> None:
         self._show_editor(True)

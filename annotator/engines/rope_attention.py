@@ -1,0 +1,204 @@
+"""SAM 2.1's memory attention on a CPU: transformers' own layers and weights, with the two
+attention products of each layer in ONNX Runtime.
+
+Why (measured on the 2-core AMD EPYC here, /work/notes/issue15-s12.md): for SAM 2.1-T with a
+full memory bank, memory attention is the largest cost of a tracked frame, and nearly all of it
+is the attention product: 4096 queries against 7 x 4096 memory tokens + 64 pointer tokens, at
+256 dimensions, in each of the four layers. Exporting the whole module to ONNX gained only
+1.07x (ONNX Runtime materialises the 4096 x 28 736 score matrix, 470 MB, several times). Here
+three things change, none of the arithmetic:
+
+- **Value side first.** The cross-attention values are ``v_proj(memory)`` with 64-dim memory
+  tokens. Since each row of the softmax sums to one, ``softmax(q kᵀ) (m Wᵀ + b)`` equals
+  ``(softmax(q kᵀ) m) Wᵀ + b``: the large product runs at 64 dimensions instead of 256 (a
+  quarter of the cost of its second half), and ``v_proj`` runs on 4096 rows instead of 28 736.
+- **The products in ONNX Runtime's GEMM**, a chunk of 512 queries at a time, so the score block
+  (59 MB) stays near the cache. On this CPU (AVX-512) PyTorch's MKL GEMM reaches ~28 GMAC/s
+  per core, ONNX Runtime's MLAS ~47: the cross-attention product takes 0.87 s of CPU time
+  against 1.56 s for PyTorch's fused SDPA (same inputs, same run).
+- **RoPE tables once.** Stock recomputes the cos/sin tables every frame; they depend only on
+  the config.
+
+Everything else (projections, layer norms, MLPs) runs the model's own modules in PyTorch.
+Parity with the stock module is ~1e-6 relative (tests/test_image_encoder.py, bench/cpu_models.py).
+Only the configuration SAM 2.1 ships is handled (one head, no downsampling); anything else
+(or an input this was not built for) goes to the original module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+CHUNK = 512  # queries per ONNX Runtime call: 512 x 28 736 scores = 59 MB
+
+
+def supported(module: Any) -> bool:
+    """True for transformers' SAM 2.1 memory attention with one head and no downsampling."""
+    if type(module).__name__ != "Sam2VideoMemoryAttention":
+        return False
+    config = module.config
+    return (int(config.memory_attention_num_attention_heads) == 1
+            and int(config.memory_attention_downsample_rate) == 1
+            and all(hasattr(layer, "cross_attn_image") for layer in module.layers))
+
+
+class AttentionCore:
+    """``softmax(q kᵀ) v`` for one head (``q`` already scaled), in ONNX Runtime, by query chunks."""
+
+    def __init__(self, threads: int, chunk: int = CHUNK) -> None:
+        import onnxruntime as ort
+        from onnx import TensorProto, helper
+
+        nodes = [helper.make_node("MatMul", ["q", "k_t"], ["scores"]),
+                 helper.make_node("Softmax", ["scores"], ["weights"], axis=-1),
+                 helper.make_node("MatMul", ["weights", "v"], ["out"])]
+        graph = helper.make_graph(
+            nodes, "attention_core",
+            [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["queries", "dim"]),
+             helper.make_tensor_value_info("k_t", TensorProto.FLOAT, ["dim", "keys"]),
+             helper.make_tensor_value_info("v", TensorProto.FLOAT, ["keys", "value_dim"])],
+            [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["queries", "value_dim"])])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8  # readable by every ONNX Runtime we support
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        # Busy-waiting worker threads would steal the cores PyTorch needs between calls.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = ort.InferenceSession(model.SerializeToString(), options,
+                                             providers=["CPUExecutionProvider"])
+        self.chunk = chunk
+
+    def __call__(self, q: torch.Tensor, k_t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """q (n, d), k_t (d, m), v (m, e) -> (n, e)."""
+        q_np = q.detach().float().contiguous().numpy()
+        k_t = k_t.detach().float().contiguous().numpy()
+        v_np = v.detach().float().contiguous().numpy()
+        parts = [self._session.run(None, {"q": q_np[i:i + self.chunk], "k_t": k_t, "v": v_np})[0]
+                 for i in range(0, q_np.shape[0], self.chunk)]
+        return torch.from_numpy(parts[0] if len(parts) == 1 else _concat(parts))
+
+
+def _concat(parts: list[Any]) -> Any:
+    import numpy as np
+
+    return np.concatenate(parts, axis=0)
+
+
+class _RopeProjection:
+    """``rope(linear(h)) * scale`` with RoPE folded into the weights. RoPE is
+    ``y * cos + rotate_pairwise(y) * sin`` and ``rotate_pairwise`` is a signed permutation, so
+    ``rotate_pairwise(W h + b) = (P W) h + P b``: one GEMM against ``[W; P W]`` gives both
+    terms, with no per-frame copies for the rotation. ``scale`` (1/16 for SAM 2.1: a power of
+    two, so exact) is folded in as well."""
+
+    def __init__(self, linear: torch.nn.Linear, scale: float = 1.0) -> None:
+        weight, bias = linear.weight.detach().float() * scale, linear.bias.detach().float() * scale
+        self.dim = int(weight.shape[0])
+        self.weight = torch.cat([weight, _rotate_pairwise_rows(weight)]).contiguous()
+        self.bias = torch.cat([bias, _rotate_pairwise_rows(bias)]).contiguous()
+
+    def rows(self, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """(tokens, in) -> (tokens, dim), RoPE on every token."""
+        both = torch.nn.functional.linear(h, self.weight, self.bias)
+        plain, rotated = both[:, :self.dim], both[:, self.dim:]
+        return torch.addcmul(plain * cos, rotated, sin)
+
+    def columns(self, h: torch.Tensor, cos_t: torch.Tensor, sin_t: torch.Tensor,
+                rope_tokens: int) -> torch.Tensor:
+        """(tokens, in) -> (dim, tokens), the layout the score GEMM reads; RoPE on the first
+        ``rope_tokens`` tokens only (the object pointers have none)."""
+        both = torch.addmm(self.bias[:, None], self.weight, h.t())
+        plain, rotated = both[:self.dim], both[self.dim:]  # plain: contiguous rows of ``both``
+        plain[:, :rope_tokens].mul_(cos_t[:, :rope_tokens]).addcmul_(rotated[:, :rope_tokens],
+                                                                     sin_t[:, :rope_tokens])
+        return plain
+
+
+def _rotate_pairwise_rows(x: torch.Tensor) -> torch.Tensor:
+    """transformers' ``rotate_pairwise`` on the first axis: rows (r0, r1, ...) -> (-r1, r0, ...)."""
+    pairs = x.reshape(-1, 2, *x.shape[1:])
+    return torch.stack((-pairs[:, 1], pairs[:, 0]), dim=1).reshape(x.shape)
+
+
+class FastSam2MemoryAttention(torch.nn.Module):
+    """Drop-in for ``model.memory_attention`` (``Sam2VideoMemoryAttention``), same weights."""
+
+    def __init__(self, original: torch.nn.Module, core: AttentionCore) -> None:
+        super().__init__()
+        self.original = original
+        self._core = core
+        with torch.inference_mode():  # the RoPE tables depend only on the config
+            cos, sin = original.rotary_emb(torch.zeros(1), original.position_ids)
+            self._cos, self._sin = cos[0].clone(), sin[0].clone()  # (tokens, 256)
+            self._cos_t, self._sin_t = self._cos.t().contiguous(), self._sin.t().contiguous()
+            self._projections = [
+                (_RopeProjection(layer.self_attn.q_proj, layer.self_attn.scaling),
+                 _RopeProjection(layer.self_attn.k_proj),
+                 _RopeProjection(layer.cross_attn_image.q_proj, layer.cross_attn_image.scaling),
+                 _RopeProjection(layer.cross_attn_image.k_proj))
+                for layer in original.layers]
+        self._memory_tables: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    def _key_tables(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin (256, frames * tokens): every memory frame sits at the queries' positions
+        (stock: ``rope_k_repeat``). Kept for the largest count seen; fewer frames read a prefix."""
+        tables = self._memory_tables
+        if tables is None or tables[0].shape[1] < frames * self._cos_t.shape[1]:
+            tables = (self._cos_t.repeat(1, frames), self._sin_t.repeat(1, frames))
+            self._memory_tables = tables
+        return tables
+
+    def forward(
+        self,
+        current_vision_features: torch.Tensor,
+        memory: torch.Tensor,
+        current_vision_position_embeddings: torch.Tensor | None = None,
+        memory_posision_embeddings: torch.Tensor | None = None,
+        num_object_pointer_tokens: int = 0,
+    ) -> torch.Tensor:
+        tokens = self._cos.shape[0]
+        spatial = int(memory.shape[0]) - int(num_object_pointer_tokens)
+        usable = (current_vision_position_embeddings is not None and memory_posision_embeddings is not None
+                  and current_vision_features.shape[0] == tokens and current_vision_features.shape[1] == 1
+                  and memory.shape[1] == 1 and spatial > 0 and spatial % tokens == 0
+                  and current_vision_features.dtype == torch.float32 and memory.dtype == torch.float32
+                  and current_vision_features.device.type == "cpu" and not torch.is_grad_enabled())
+        if not usable:
+            return self.original(current_vision_features, memory, current_vision_position_embeddings,
+                                 memory_posision_embeddings, num_object_pointer_tokens)
+        x = current_vision_features[:, 0] + 0.1 * current_vision_position_embeddings[:, 0]  # (tokens, C)
+        mem = memory[:, 0].contiguous()  # (keys, 64): the cross-attention values before v_proj
+        mem_keys = mem + memory_posision_embeddings[:, 0]
+        cos, sin, cos_t, sin_t = self._cos, self._sin, self._cos_t, self._sin_t
+        cos_k, sin_k = self._key_tables(spatial // tokens)
+        for layer, (self_q, self_k, cross_q, cross_k) in zip(self.original.layers, self._projections):
+            h = layer.layer_norm1(x)
+            attn = layer.self_attn
+            keys_t = self_k.columns(h, cos_t, sin_t, tokens)
+            x = x + attn.o_proj(self._core(self_q.rows(h, cos, sin), keys_t, attn.v_proj(h)))
+
+            h = layer.layer_norm2(x)
+            attn = layer.cross_attn_image
+            # softmax(q kᵀ) m first: its rows sum to 1, so v_proj after mixing gives the same value.
+            keys_t = cross_k.columns(mem_keys, cos_k, sin_k, spatial)
+            x = x + attn.o_proj(attn.v_proj(self._core(cross_q.rows(h, cos, sin), keys_t, mem)))
+
+            h = layer.layer_norm3(x)
+            x = x + layer.linear2(layer.activation(layer.linear1(h)))
+        # Stock returns (batch, point batch, tokens, C) "transposed" from batch-first: (1, 1, tokens, C).
+        return self.original.layer_norm(x)[None, None]
+
+
+def attach(model: Any, threads: int | None = None) -> bool:
+    """Swap a supported ``model.memory_attention`` for ``FastSam2MemoryAttention``; False if not."""
+    module = model.memory_attention
+    if isinstance(module, FastSam2MemoryAttention):
+        return True
+    if not supported(module):
+        return False
+    core = AttentionCore(threads or torch.get_num_threads())
+    model.memory_attention = FastSam2MemoryAttention(module, core)
+    return True
