@@ -109,6 +109,9 @@ class VideoFile(VideoSource):
         self.frame_count = index.frame_count
         self.duration_s = index.duration_s()
         self._times = (index.pts - index.pts[0]).astype(np.float64) * float(index.time_base)
+        # rewind() above opened a fresh container: the first ``stream`` belongs to a closed one,
+        # and PyAV >= 18.1.1 refuses to read a closed container's stream.
+        stream = decoder.stream
         self.fps = _average_fps(stream, index, self.duration_s)
         self.codec = _codec_name(stream)
         if index.truncated:
