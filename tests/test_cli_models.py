@@ -148,7 +148,9 @@ def test_download_from_a_server_prints_the_path():
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_ctrl_c_cancels_keeps_the_part_and_a_rerun_resumes():
     part = models_dir() / "test-model" / "model.bin.part"
-    with RangeServer(PAYLOAD, mode="slow", delay=0.02) as server:
+    # 64 KiB every 0.1 s: about 5 s for the file, so the Ctrl+C lands mid-way even on a quiet
+    # machine (at 0.02 s a clean CI run once finished the download before the test saw the part).
+    with RangeServer(PAYLOAD, mode="slow", delay=0.1) as server:
         proc = _run_with_test_model(server.url, "models", "download", "test-model")
         deadline = time.monotonic() + 60
         while not (part.exists() and part.stat().st_size > 0):

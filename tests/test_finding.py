@@ -173,6 +173,7 @@ def test_detect_track_interrupted_prints_what_it_found(sample, sam3_installed, c
     """Ctrl+C during `detect --track` (a real KeyboardInterrupt in the main thread, raised when the
     CPU estimate arrives): the JSON still comes out, says ``cancelled``, and the exit status is 130."""
     import _thread
+    import time
 
     from annotator.cli import cmd_detect
 
@@ -180,8 +181,11 @@ def test_detect_track_interrupted_prints_what_it_found(sample, sam3_installed, c
 
     def message_then_interrupt(text: str) -> None:
         said(text)
-        if "first frame took" in text:
+        if "first frame took" in text:  # said on the worker, after the first frame
             _thread.interrupt_main()
+            # Hold the worker until the main thread has taken the Ctrl+C and cancelled the job
+            # (it polls every 0.1 s): a tiny model would otherwise finish the span first.
+            time.sleep(2)
 
     monkeypatch.setattr(cmd_detect, "message", message_then_interrupt)
     rc = main(["detect", str(sample), "--text", "red car", "--track", "--span", "0:9", "--threshold", "0.0",
