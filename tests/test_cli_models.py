@@ -18,7 +18,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 # Runs the real CLI with one extra model that points at the test server.
 WITH_TEST_MODEL = """
-import sys
+import signal, sys
+# Ctrl+C as in a terminal, even when the test run itself was started with SIGINT ignored (a
+# background job of a non-interactive shell), which the child would inherit.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from annotator.engines import weights
 from annotator.cli.main import main
 spec = weights.ModelSpec("test-model", ("segment",), "sam", "test", "test", {size},
@@ -148,9 +151,7 @@ def test_download_from_a_server_prints_the_path():
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process is POSIX")
 def test_ctrl_c_cancels_keeps_the_part_and_a_rerun_resumes():
     part = models_dir() / "test-model" / "model.bin.part"
-    # 64 KiB every 0.1 s: about 5 s for the file, so the Ctrl+C lands mid-way even on a quiet
-    # machine (at 0.02 s a clean CI run once finished the download before the test saw the part).
-    with RangeServer(PAYLOAD, mode="slow", delay=0.1) as server:
+    with RangeServer(PAYLOAD, mode="slow", delay=0.02) as server:
         proc = _run_with_test_model(server.url, "models", "download", "test-model")
         deadline = time.monotonic() + 60
         while not (part.exists() and part.stat().st_size > 0):

@@ -173,6 +173,7 @@ def test_detect_track_interrupted_prints_what_it_found(sample, sam3_installed, c
     """Ctrl+C during `detect --track` (a real KeyboardInterrupt in the main thread, raised when the
     CPU estimate arrives): the JSON still comes out, says ``cancelled``, and the exit status is 130."""
     import _thread
+    import signal
     import time
 
     from annotator.cli import cmd_detect
@@ -188,8 +189,13 @@ def test_detect_track_interrupted_prints_what_it_found(sample, sam3_installed, c
             time.sleep(2)
 
     monkeypatch.setattr(cmd_detect, "message", message_then_interrupt)
-    rc = main(["detect", str(sample), "--text", "red car", "--track", "--span", "0:9", "--threshold", "0.0",
-               "--model", "sam3", "--device", "cpu", "--json"])
+    # interrupt_main does nothing where SIGINT is ignored (a run started in the background).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        rc = main(["detect", str(sample), "--text", "red car", "--track", "--span", "0:9",
+                   "--threshold", "0.0", "--model", "sam3", "--device", "cpu", "--json"])
+    finally:
+        signal.signal(signal.SIGINT, previous)
     out, err = capsys.readouterr()
     assert rc == 130, err
     assert out, err
