@@ -10,10 +10,10 @@ with no drag leaves the mode (main_window.escape). The tool edits nothing itself
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QMouseEvent, QPen
-from PySide6.QtWidgets import QGraphicsRectItem, QGraphicsScene
+from PySide6.QtGui import QColor, QMouseEvent
+from PySide6.QtWidgets import QGraphicsScene
 
-from annotator.gui.tools import Z_TOOL, Tool
+from annotator.gui.tools import Tool, rubber_band
 
 MIN_SIDE_PX = 2  # frame pixels: a smaller box is a slip, not an example
 EXAMPLE_COLOR = "#ffb02e"
@@ -28,14 +28,7 @@ class ExampleBoxTool(Tool):
     def __init__(self, scene: QGraphicsScene) -> None:
         super().__init__(scene)
         self._press: QPointF | None = None
-        self._rubber = QGraphicsRectItem()
-        pen = QPen(QColor(EXAMPLE_COLOR), 2.0, Qt.PenStyle.DashLine)
-        pen.setCosmetic(True)
-        self._rubber.setPen(pen)
-        self._rubber.setBrush(QColor(255, 176, 46, 36))
-        self._rubber.setZValue(Z_TOOL)
-        self._rubber.setVisible(False)
-        scene.addItem(self._rubber)
+        self._rubber = rubber_band(scene, QColor(EXAMPLE_COLOR), 2.0, QColor(255, 176, 46, 36))
 
     def press(self, event: QMouseEvent, pos: QPointF) -> bool:
         if event.button() != Qt.MouseButton.LeftButton:
@@ -55,8 +48,7 @@ class ExampleBoxTool(Tool):
             return False
         start = self._press
         self.cancel()
-        h, w = self.frame_shape or (0, 0)
-        rect = QRectF(start, pos).normalized().intersected(QRectF(0, 0, w, h))
+        rect = QRectF(start, pos).normalized().intersected(self.frame_rect())
         if rect.width() >= MIN_SIDE_PX and rect.height() >= MIN_SIDE_PX:
             self.drawn.emit(rect.left(), rect.top(), rect.right(), rect.bottom())
         return True

@@ -71,6 +71,11 @@ class Tool(QObject):
     def busy(self) -> bool:
         return False
 
+    def frame_rect(self) -> QRectF:
+        """The frame shown, in frame pixels (empty before the first frame)."""
+        h, w = self.frame_shape or (0, 0)
+        return QRectF(0, 0, w, h)
+
 
 class PromptTool(Tool):
     name = "segment"
@@ -86,14 +91,7 @@ class PromptTool(Tool):
         self._press_screen: QPointF | None = None
         self._negative = False
         self._dragging = False
-        self._rubber = QGraphicsRectItem()
-        pen = QPen(QColor("#ffffff"), 1.5, Qt.PenStyle.DashLine)
-        pen.setCosmetic(True)
-        self._rubber.setPen(pen)
-        self._rubber.setBrush(QColor(255, 255, 255, 28))
-        self._rubber.setZValue(Z_TOOL)
-        self._rubber.setVisible(False)
-        scene.addItem(self._rubber)
+        self._rubber = rubber_band(scene, QColor("#ffffff"), 1.5, QColor(255, 255, 255, 28))
 
     def press(self, event: QMouseEvent, pos: QPointF) -> bool:
         mods = event.modifiers()
@@ -126,7 +124,7 @@ class PromptTool(Tool):
         start, dragging, negative = self._press, self._dragging, self._negative
         self.cancel()
         if dragging:
-            rect = QRectF(start, pos).normalized().intersected(self._frame_rect())
+            rect = QRectF(start, pos).normalized().intersected(self.frame_rect())
             if rect.width() >= 2 and rect.height() >= 2:
                 self.box.emit(rect.left(), rect.top(), rect.right(), rect.bottom())
         elif self._inside(start):
@@ -143,12 +141,8 @@ class PromptTool(Tool):
     def busy(self) -> bool:
         return self._press is not None
 
-    def _frame_rect(self) -> QRectF:
-        h, w = self.frame_shape or (0, 0)
-        return QRectF(0, 0, w, h)
-
     def _inside(self, pos: QPointF) -> bool:
-        return self._frame_rect().contains(pos)
+        return self.frame_rect().contains(pos)
 
 
 class BrushTool(Tool):
@@ -329,6 +323,20 @@ class PromptLayer:
     @property
     def dot_count(self) -> int:
         return len(self._dots)
+
+
+def rubber_band(scene: QGraphicsScene, color: QColor, width: float, fill: QColor) -> QGraphicsRectItem:
+    """A hidden dashed box with a cosmetic pen, above the overlays, added to ``scene``: what a
+    box drag shows while it lasts."""
+    band = QGraphicsRectItem()
+    pen = QPen(color, width, Qt.PenStyle.DashLine)
+    pen.setCosmetic(True)
+    band.setPen(pen)
+    band.setBrush(fill)
+    band.setZValue(Z_TOOL)
+    band.setVisible(False)
+    scene.addItem(band)
+    return band
 
 
 def _cursor_ring(scene: QGraphicsScene, color: QColor, width: float, z: float) -> QGraphicsEllipseItem:
