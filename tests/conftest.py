@@ -36,6 +36,18 @@ def _isolated_user_dirs(tmp_path_factory: pytest.TempPathFactory,
     shared_features.clear()  # encoders and encoded frames never carry over to the next test
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread() -> Iterator[None]:
+    """Tiny models: intra-op threads cost far more than they save on a busy 2-core box (15x
+    measured); a module asks for it with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture
 def davis_dir() -> Path:
     """The shared DAVIS-2016 mini set; skips when this checkout has no ../shared data."""

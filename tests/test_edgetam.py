@@ -21,12 +21,7 @@ from tests.tiny_sam2_video import IMAGE_SIZE, tiny_edgetam_video, tiny_video_pro
 W, H = 96, 72
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,17 +18,12 @@ from annotator.engines.tracker import ListFrames
 from annotator.sim.synthetic import render_scene
 from tests.tiny_sam2_video import IMAGE_SIZE, tiny_edgetam_video, tiny_sam2_video, tiny_video_processor
 
-pytestmark = pytest.mark.skipif(runtime_versions() is None, reason="onnxruntime, onnx or onnxscript missing")
+pytestmark = [
+    pytest.mark.skipif(runtime_versions() is None, reason="onnxruntime, onnx or onnxscript missing"),
+    pytest.mark.usefixtures("one_torch_thread"),
+]
 FACTORIES = {"sam2": tiny_sam2_video, "edgetam": tiny_edgetam_video}
 TRACKED = 10  # the parity bar: at least 10 tracked frames
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: extra threads cost more than they save
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -28,15 +28,7 @@ ATOL = 1e-6
 N = 20  # parity clip length (>= 16, so the stock loop also uses all 16 object pointers)
 W, H = 96, 64
 FACTORIES = {"sam2": tiny_sam2_video, "edgetam": tiny_edgetam_video}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads cost far more than they save (15x on a busy 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class CountingFrames(ListFrames):

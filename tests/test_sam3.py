@@ -28,13 +28,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # transformers tries to fetch an o
 W, H = 96, 64
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Tiny models: intra-op threads cost far more than they save on a busy 2-core box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
