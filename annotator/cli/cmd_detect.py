@@ -104,7 +104,7 @@ def run_detect_command(args: argparse.Namespace) -> int:
     for skipped in report.overlaps:
         message(f"not added: a '{skipped.phrase}' ({skipped.score:.2f}) on frame {skipped.frame} overlaps "
                 f"object {skipped.object_id} (IoU {skipped.iou:.2f})")
-    status = 130 if getattr(report, "cancelled", False) else 0  # 130: ended by Ctrl+C
+    status = 130 if report.cancelled else 0  # 130: ended by Ctrl+C
     if args.json:
         print_json(report.to_json())
         return status
