@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from annotator.engines import image_encoder
+from annotator.engines.edgetam_attention import FastEdgeTamMemoryAttention
 from annotator.engines.image_encoder import ImageEncoder, runtime_versions
-from annotator.engines.memory_attention import OnnxMemoryAttention
 from annotator.engines.rope_attention import FastSam2MemoryAttention
 from annotator.engines.sam2_video import Sam2VideoTracker
 from annotator.engines.tracker import ListFrames
@@ -139,7 +139,7 @@ def test_fast_path_tracks_like_stock_transformers(onnx_encoder, family) -> None:
     ours = [r.logits for r in tracker.propagate_logits(0, 1, {1: TRACKED})]
     assert tracker.encoder_runtime == "onnxruntime" and len(ours) == len(stock) == TRACKED
     assert tracker.memory_runtime == "onnxruntime"  # memory attention too
-    expected = OnnxMemoryAttention if family == "edgetam" else FastSam2MemoryAttention
+    expected = FastEdgeTamMemoryAttention if family == "edgetam" else FastSam2MemoryAttention
     assert isinstance(model.memory_attention, expected)
     for a, b in zip(ours, stock):
         assert (a - b).abs().max().item() <= 1e-3 * b.abs().max().item()

@@ -1,23 +1,21 @@
 """The memory side of SAM 2.1 / EdgeTAM tracking in ONNX Runtime on a CPU: memory attention,
 the memory encoder and EdgeTAM's perceiver.
 
-After the image encoder, memory attention is the largest cost of a tracked frame. Most of it
-is not the attention product itself but the linear layers, RoPE and the element-wise work
-around them, which ONNX Runtime fuses (measured 1.5-2x faster than eager PyTorch on the 2-core
-CPU, outputs equal to ~1e-6; /work/notes/issue15.md).
+After the image encoder, memory attention is the largest cost of a tracked frame, and most of
+it is the attention products. For the two models we ship, engines/rope_attention.py (SAM 2.1)
+and engines/edgetam_attention.py (EdgeTAM) keep transformers' layers and run just those
+products in ONNX Runtime, with exact algebra that removes work: nothing to export on first use,
+and on a quiet machine as fast as the exported graph or faster (/work/notes/closing-s13.md).
 
-Its input grows until the memory bank is full (1..7 memory frames, 1..16 object pointers), so
-the graph is exported once with those two counts as dynamic dimensions: the memory is passed
-as its spatial part (``tokens_per_frame * frames`` rows) and its pointer part (``pointers``
-rows), and one graph serves every count. The export is cached like the image encoder's
-(engines/image_encoder.py): beside the weights, keyed by the weights' sha256 and the runtime
-versions; anything that fails leaves the module in PyTorch.
+A memory attention neither of them knows is exported whole. Its input grows until the memory
+bank is full (1..7 memory frames, 1..16 object pointers), so the graph is exported once with
+those two counts as dynamic dimensions: the memory is passed as its spatial part
+(``tokens_per_frame * frames`` rows) and its pointer part (``pointers`` rows), and one graph
+serves every count. The export is cached like the image encoder's (engines/image_encoder.py):
+beside the weights, keyed by the weights' sha256 and the runtime versions; anything that fails
+leaves the module in PyTorch. ``OnnxMemoryAttention`` calls that graph and falls back to the
+original module for inputs the graph was not built for.
 
-``attach(model, ...)`` swaps EdgeTAM's ``model.memory_attention`` for ``OnnxMemoryAttention``,
-which calls the graph and falls back to the original module for inputs the graph was not built
-for. SAM 2.1's is not exported: there the attention product itself dominates, and
-engines/rope_attention.py runs just the products in ONNX Runtime (measured faster than the
-exported graph, and nothing to export).
 The memory encoder and the perceiver always see the same shapes (one frame's features and its
 1024-px mask), so they are exported with fixed shapes (``OnnxFixedShape``).
 """
@@ -130,22 +128,24 @@ def tokens_per_memory_frame(config: Any) -> int:
 def attach(model: Any, weights_dir: Path | None = None) -> str:
     """Move the memory side to ONNX Runtime; returns how memory attention runs now.
 
-    SAM 2.1's memory attention keeps its layers in PyTorch with the attention products in
-    ONNX Runtime (engines/rope_attention.py: no export, 1.5x less CPU time than stock, where
-    the whole-module export gained 1.07x); EdgeTAM's (small keys: perceiver latents) runs as
-    one exported graph."""
-    from annotator.engines import rope_attention
+    SAM 2.1's and EdgeTAM's memory attention keep their layers in PyTorch with the attention
+    products in ONNX Runtime (engines/rope_attention.py, engines/edgetam_attention.py: no
+    export). A memory attention neither knows runs as one exported graph."""
+    from annotator.engines import edgetam_attention, rope_attention
 
-    if isinstance(model.memory_attention, (OnnxMemoryAttention, rope_attention.FastSam2MemoryAttention)):
+    fast = (OnnxMemoryAttention, rope_attention.FastSam2MemoryAttention,
+            edgetam_attention.FastEdgeTamMemoryAttention)
+    if isinstance(model.memory_attention, fast):
         return "onnxruntime"
     versions = runtime_versions()
     if versions is None:
         return "pytorch (onnxruntime, onnx or onnxscript is not installed)"
     edgetam = hasattr(model, "spatial_perceiver")
     attached = False
-    if not edgetam and rope_attention.supported(model.memory_attention):
+    products = edgetam_attention if edgetam else rope_attention
+    if products.supported(model.memory_attention):
         try:
-            attached = rope_attention.attach(model)
+            attached = products.attach(model)
         except Exception as exc:  # the runtime refused the small graph: try the export below
             log.warning("memory attention: ONNX Runtime attention products failed: %s", exc)
     if not attached:

@@ -45,40 +45,63 @@ def supported(module: Any) -> bool:
 
 
 class AttentionCore:
-    """``softmax(q kᵀ) v`` for one head (``q`` already scaled), in ONNX Runtime, by query chunks."""
+    """``softmax(q kᵀ) v`` for one head (``q`` already scaled), in ONNX Runtime, by query chunks.
 
-    def __init__(self, threads: int, chunk: int = CHUNK) -> None:
-        import onnxruntime as ort
+    With ``split=True`` the keys come in two sets with their own queries,
+    ``softmax([q kᵀ, q2 k2ᵀ]) v``: EdgeTAM scores its keys without RoPE at 65 dimensions
+    (engines/edgetam_attention.py), and ``v`` holds the values of both sets in that order."""
+
+    def __init__(self, threads: int, chunk: int = CHUNK, split: bool = False) -> None:
         from onnx import TensorProto, helper
 
-        nodes = [helper.make_node("MatMul", ["q", "k_t"], ["scores"]),
-                 helper.make_node("Softmax", ["scores"], ["weights"], axis=-1),
-                 helper.make_node("MatMul", ["weights", "v"], ["out"])]
-        graph = helper.make_graph(
-            nodes, "attention_core",
-            [helper.make_tensor_value_info("q", TensorProto.FLOAT, ["queries", "dim"]),
-             helper.make_tensor_value_info("k_t", TensorProto.FLOAT, ["dim", "keys"]),
-             helper.make_tensor_value_info("v", TensorProto.FLOAT, ["keys", "value_dim"])],
-            [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["queries", "value_dim"])])
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-        model.ir_version = 8  # readable by every ONNX Runtime we support
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Busy-waiting worker threads would steal the cores PyTorch needs between calls.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(model.SerializeToString(), options,
-                                             providers=["CPUExecutionProvider"])
+        def tensor(name: str, *dims: str) -> Any:
+            return helper.make_tensor_value_info(name, TensorProto.FLOAT, list(dims))
+
+        inputs = [tensor("q", "queries", "dim"), tensor("k_t", "dim", "keys")]
+        nodes = [helper.make_node("MatMul", ["q", "k_t"], ["scores"])]
+        if split:
+            inputs += [tensor("q2", "queries", "dim2"), tensor("k2_t", "dim2", "keys2")]
+            nodes += [helper.make_node("MatMul", ["q2", "k2_t"], ["scores2"]),
+                      helper.make_node("Concat", ["scores", "scores2"], ["all_scores"], axis=1)]
+        nodes += [helper.make_node("Softmax", ["all_scores" if split else "scores"], ["weights"], axis=-1),
+                  helper.make_node("MatMul", ["weights", "v"], ["out"])]
+        inputs.append(tensor("v", "all_keys", "value_dim"))
+        graph = helper.make_graph(nodes, "attention_core", inputs, [tensor("out", "queries", "value_dim")])
+        self._session = small_session(graph, threads)
         self.chunk = chunk
 
-    def __call__(self, q: torch.Tensor, k_t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """q (n, d), k_t (d, m), v (m, e) -> (n, e)."""
-        q_np = q.detach().float().contiguous().numpy()
-        k_t = k_t.detach().float().contiguous().numpy()
-        v_np = v.detach().float().contiguous().numpy()
-        parts = [self._session.run(None, {"q": q_np[i:i + self.chunk], "k_t": k_t, "v": v_np})[0]
-                 for i in range(0, q_np.shape[0], self.chunk)]
+    def __call__(self, q: torch.Tensor, k_t: torch.Tensor, v: torch.Tensor,
+                 q2: torch.Tensor | None = None, k2_t: torch.Tensor | None = None) -> torch.Tensor:
+        """q (n, d), k_t (d, m), v (m [+ m2], e) -> (n, e); q2 (n, d2) and k2_t (d2, m2) for ``split``."""
+        feed = {"k_t": _array(k_t), "v": _array(v)}
+        queries = [("q", _array(q))]
+        if q2 is not None and k2_t is not None:
+            feed["k2_t"] = _array(k2_t)
+            queries.append(("q2", _array(q2)))
+        parts = []
+        for i in range(0, queries[0][1].shape[0], self.chunk):
+            feed.update((name, rows[i:i + self.chunk]) for name, rows in queries)
+            parts.append(self._session.run(None, feed)[0])
         return torch.from_numpy(parts[0] if len(parts) == 1 else _concat(parts))
+
+
+def small_session(graph: Any, threads: int) -> Any:
+    """An ONNX Runtime CPU session for a graph built in code (opset 17)."""
+    import onnxruntime as ort
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8  # readable by every ONNX Runtime we support
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    # Busy-waiting worker threads would steal the cores PyTorch needs between calls.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def _array(t: torch.Tensor) -> Any:
+    return t.detach().float().contiguous().numpy()
 
 
 def _concat(parts: list[Any]) -> Any:
