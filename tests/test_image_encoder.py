@@ -147,3 +147,23 @@ def test_fast_path_tracks_like_stock_transformers(onnx_encoder, family) -> None:
         assert mb.any() and ma.any(), "an empty mask makes the comparison vacuous"
         assert (ma & mb).sum().item() / (ma | mb).sum().item() >= 0.999
     assert np.isfinite([float(a.abs().max()) for a in ours]).all()
+
+
+def test_background_work_uses_a_one_thread_session_with_the_same_output(family, export_dir) -> None:
+    """Encode-ahead (engines/run_control.background) leaves a core to the UI: its own
+    one-thread session of the same graph, made on first use, equal to the main one."""
+    from annotator.engines import run_control
+
+    model = FACTORIES[family]()
+    encoder = ImageEncoder(model, IMAGE_SIZE, weights_dir=export_dir / family, prefer="onnx", threads=2)
+    pixels = torch.randn(1, 3, IMAGE_SIZE, IMAGE_SIZE, generator=torch.Generator().manual_seed(1))
+    foreground = encoder.levels(pixels)
+    assert encoder._background is None
+    with run_control.background():
+        background = encoder.levels(pixels)
+    assert encoder._background is not None and encoder._background is not encoder._session
+    assert encoder._background.get_session_options().intra_op_num_threads == 1
+    assert encoder._session.get_session_options().intra_op_num_threads == 2
+    for a, b in zip(background, foreground):
+        assert (a - b).abs().max().item() <= 1e-5 * b.abs().max().item()
+    assert not run_control.in_background()  # the flag ends with the block

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 
 import numpy as np
@@ -170,3 +172,62 @@ def test_pauses_last_while_any_reason_does() -> None:
         engines.pause_precompute(False)
         assert requests == [session.current_frame]
         engines._precompute = None
+
+
+def test_encoding_ahead_runs_as_background_work(engine, workers) -> None:
+    """The encoder is asked for one thread (engines/run_control.background) while it encodes
+    ahead, and only then: a click's own encoding keeps every core."""
+    from annotator.engines import run_control
+
+    flags: list[bool] = []
+    prepare = engine.prepare
+
+    def recording_prepare(image: np.ndarray, key: object) -> float:
+        flags.append(run_control.in_background())
+        return prepare(image, key)
+
+    engine.prepare = recording_prepare  # type: ignore[method-assign]
+    Precomputer(engine, workers, lambda i: FRAME, key_of).request(3, neighbours=1).result(timeout=30)
+    assert flags == [True, True, True]
+    engine.prepare(FRAME, key_of(50))
+    assert flags[-1] is False
+
+
+def test_the_session_encodes_ahead_with_its_own_decoder(tmp_path) -> None:
+    """Encode-ahead reads frames through a clone of the video (its own decoder, the same frame
+    cache), so a neighbour's decode never holds the lock the viewer's next frame waits on;
+    closing the project closes that clone."""
+    from annotator.app.session import Session
+    from tests.session_helpers import copy_sample
+
+    with Session(segmenter="classical", tracker="classical", device="cpu") as session:
+        session.open(copy_sample(tmp_path))
+        session.engines.enable_precompute()
+        reader = session.engines._precompute_reader
+        assert reader is not None and reader is not session._source()
+        session.set_frame(5)
+        job = session.engines._precompute.job
+        assert [frame for frame, _ in job.result(timeout=60)][:1] == [5]
+        session.close()
+        assert session.engines._precompute_reader is None
+        assert reader._closed
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is a Linux feature")
+def test_background_work_yields_the_core_to_the_ui_thread() -> None:
+    """Inside ``background()`` the thread is niced (the UI thread wins a contended core); other
+    threads keep their priority."""
+    from annotator.engines import run_control
+
+    seen: dict[str, int] = {}
+
+    def work() -> None:
+        tid = threading.get_native_id()
+        with run_control.background():
+            seen["inside"] = os.getpriority(os.PRIO_PROCESS, tid)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join(timeout=30)
+    assert seen["inside"] >= run_control.BACKGROUND_NICENESS
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < run_control.BACKGROUND_NICENESS

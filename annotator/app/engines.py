@@ -51,6 +51,7 @@ class EngineManager:
         self.tracker_reason = ""  # why the last tracker made is the one it is
         self._lock = threading.Lock()
         self._precompute: Any = None
+        self._precompute_reader: Any = None  # the precompute's own decoder (a clone of the video)
         self._precompute_paused: set[str] = set()  # why it is paused: "playback", "propagation"
         self._describers: Describers | None = None
         self._remove_runner: Callable[[], None] | None = None  # preparation steps as jobs
@@ -176,8 +177,12 @@ class EngineManager:
             return
         from annotator.engines.precompute import Precomputer
 
+        # Its own decoder: decoding a neighbour (a backward one seeks and decodes a whole
+        # keyframe interval) must not hold the lock the UI's next frame waits on.
+        reader = source.clone()
+        self._precompute_reader = reader
         self._precompute = Precomputer(
-            _LazySegmenter(self), self._workers, get_frame=source.frame,
+            _LazySegmenter(self), self._workers, get_frame=reader.frame,
             key_of=lambda frame: (source.fingerprint, frame), lane=self.lane,
             frame_count=source.frame_count,
         )
@@ -252,6 +257,10 @@ class EngineManager:
             if self._precompute is not None:
                 self._precompute.cancel()
                 self._precompute = None
+            if self._precompute_reader is not None:
+                # Closed under the job's feet is fine: a closed source raises, and the job ends.
+                self._precompute_reader.close()
+                self._precompute_reader = None
             self._drop_segmenter()
         self.release_describers()
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from annotator import paths
-from annotator.engines import preparation
+from annotator.engines import preparation, run_control
 from annotator.engines.weights_hash import weights_sha256
 
 if TYPE_CHECKING:
@@ -92,6 +92,8 @@ class ImageEncoder:
         self.device = str(next(model.parameters()).device)
         self._torch_levels = _levels_module(model)
         self._session: Any = None
+        self._background: Any = None  # the one-thread session for encode-ahead, made on first use
+        self._background_lock = threading.Lock()
         self._threads = threads or torch.get_num_threads()
         self.sha256 = sha256 or ""
         self.label = preparation.model_label(model)  # "EdgeTAM", "SAM 2.1": what the user sees
@@ -116,7 +118,8 @@ class ImageEncoder:
 
         if self._session is not None:
             feed = {self._input_name: pixel_values.detach().cpu().float().contiguous().numpy()}
-            return [torch.from_numpy(array) for array in self._session.run(self._output_names, feed)]
+            session = self._background_session() if run_control.in_background() else self._session
+            return [torch.from_numpy(array) for array in session.run(self._output_names, feed)]
         with torch.inference_mode():
             x = pixel_values.contiguous(memory_format=torch.channels_last)
             return [t.contiguous() for t in self._torch_levels(x)]
@@ -144,6 +147,16 @@ class ImageEncoder:
             return f"PyTorch (the ONNX export failed: {type(exc).__name__}: {str(exc).splitlines()[0][:160]})"
         self.runtime = "onnxruntime"
         return f"ONNX Runtime ({versions.split('-')[0][3:]}, CPU) from {self.path}"
+
+    def _background_session(self) -> Any:
+        """A one-thread session of the same graph for background work (engines/run_control.py),
+        made on first use; the main session when this encoder has one thread anyway."""
+        if self._threads <= 1 or self.path is None:
+            return self._session
+        with self._background_lock:
+            if self._background is None:
+                self._background = _load_ort_session(self.path, 1, outputs=3)
+            return self._background
 
     def _load_session(self, path: Path) -> Any:
         session = _load_ort_session(path, self._threads, outputs=3)

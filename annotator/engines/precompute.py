@@ -10,6 +10,11 @@ device). A new request cancels the previous one (latest wins): a seek stops the 
 neighbours at the next frame boundary, and the new frame is encoded first. The encoder call
 itself is not interruptible, so a seek waits for at most one frame's encoding.
 
+CPU budget: the encoding runs as background work (engines/run_control.background): one
+thread at a lower priority, so the UI keeps a core on a 2-core laptop and wins a contended
+one. Frames come through the session's own clone of the video (app/engines.py), so decoding a
+neighbour never holds the lock the viewer's next frame waits on.
+
 RAM budget: encoded frames live in the engine's in-memory LRU (``store.memory``, bounded in
 MB). A request never encodes more neighbours than fit in it beside the current frame, so
 encoding ahead cannot evict the frame the user is on, and its memory stays within that bound.
@@ -25,6 +30,7 @@ from collections.abc import Callable, Hashable
 import numpy as np
 
 from annotator.core.jobs import Job, JobContext, Workers
+from annotator.engines import run_control
 from annotator.engines.segmenter import Segmenter
 from annotator.errors import AnnotatorError
 
@@ -73,6 +79,10 @@ class Precomputer:
         order = neighbour_order(frame, self.within_budget(neighbours), self.frame_count)
 
         def work(ctx: JobContext) -> list[tuple[int, float]]:
+            with run_control.background():  # one thread: the other core stays with the UI
+                return encode(ctx)
+
+        def encode(ctx: JobContext) -> list[tuple[int, float]]:
             done: list[tuple[int, float]] = []
             for index, current in enumerate(order):
                 ctx.check_cancelled()  # between frames: a seek stops the old neighbours here
