@@ -1,25 +1,35 @@
-"""Fit the tracker confidence (engines/track_confidence.py) and report it leave-one-sequence-out.
+"""Fit the tracker confidence (engines/track_confidence.py) and judge it leave-one-sequence-out.
 
     .venv/bin/python bench/calibrate.py --collect data.json     # track the nine, save the evidence
-    .venv/bin/python bench/calibrate.py --data data.json        # fit + leave-one-out table
-    .venv/bin/python bench/calibrate.py --data data.json --seq dog,cows  # a subset
+    .venv/bin/python bench/calibrate.py --data data.json        # select, fit, report
+    .venv/bin/python bench/calibrate.py --data data.json --max-inputs 3  # also try small subsets
+    .venv/bin/python bench/calibrate.py --data data.json --seq dog,cows  # a subset of sequences
 
 Collecting (minutes): per sequence, the round 1 of bench/interactive.py without the GUI layer:
 the click robot gives up to 3 clicks on frame 0 to the classical segmenter, and the tracker
 carries that mask to the end (quality and fast mode). Each written frame gives its evidence
-(the features of track_confidence.FEATURES) and its true IoU. Then a round 2: the ground
-truth is locked on the worst frame and the span before it is propagated fused (both runs),
-which gives the data of the fused model (the two runs' estimates and their agreement).
+(track_confidence.FEATURES), its true IoU and the confidence the app showed. Then a round 2:
+the ground truth is locked on the worst frame and the span before it is propagated fused (both
+runs), which gives the data of the fused model (the two runs' estimates and their agreement).
 
-Fitting: a logistic model of IoU (cross-entropy with the IoU as a soft label, L2 penalty) over
-standardised features. Leave-one-sequence-out: fit on eight sequences, score the ninth, pool.
-Reported, for the round 1 frames (locked frames excluded), before (the old formula:
-reliability x area penalty x colour agreement) and after:
+Model: a logistic model of IoU (cross-entropy with the IoU as a soft label, L2 penalty) over
+standardised inputs (track_confidence.INPUTS), optionally with every weight held to the
+direction its input means (SIGNS). Frames whose confidence the tracker fixes (lost: 0, re-
+detected: 0.3) are left out of the fits and scored with that value, as the app shows them.
+
+Model selection, honestly: the candidates (which inputs, which L2, signs held or not) are
+judged by the soft cross-entropy of their leave-one-sequence-out estimates. The headline,
+NESTED LOO, repeats that whole choice without each sequence in turn (an inner leave-one-out
+over the other eight), fits the chosen candidate on those eight and scores the held-out one:
+it estimates the procedure, choice included. "PLAIN LOO of the choice made on all nine" is
+optimistic (the choice saw every fold); the all-nine fit in sample more so. Reported for the
+round 1 frames (locked frames excluded), besides the old formula and the stored confidence:
 - AUROC of (1 - confidence) for finding frames with IoU < 0.5 (pooled, per-sequence median);
 - Spearman correlation with IoU;
 - at threshold 0.5 (the default of "next weak frame"): the share of frames with IoU < 0.5 it
   flags (recall) and of frames with IoU > 0.8 it flags (false alarms).
-The final fit on all nine is printed as the constants to paste into track_confidence.py.
+The all-nine fit of the candidate chosen on all nine is printed as the constants to paste
+into track_confidence.py (the fast mode's are not pasted: docs/design.md says why).
 """
 
 from __future__ import annotations
