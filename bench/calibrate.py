@@ -405,7 +405,7 @@ def main() -> int:
         report(f"[{mode}] PLAIN LOO of the choice made on all {len(seqs)} ({cands[best]}; "
                "optimistic: chosen with these folds)", seqs, selection.loo[best], iou, seq_of)
         model, in_sample = selection.fit_all(best)
-        report(f"[{mode}] ALL-{len(seqs)} FIT, in sample (the shipped constants)",
+        report(f"[{mode}] ALL-{len(seqs)} FIT, in sample (the constants printed below)",
                seqs, in_sample, iou, seq_of)
         mean, scale, weights, bias = model
         fmt = lambda v: "(" + ", ".join(f"{float(a):.4g}" for a in v) + ")"  # noqa: E731
