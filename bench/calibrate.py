@@ -1,33 +1,45 @@
-"""Fit the tracker confidence (engines/track_confidence.py) and report it leave-one-sequence-out.
+"""Fit the tracker confidence (engines/track_confidence.py) and judge it leave-one-sequence-out.
 
     .venv/bin/python bench/calibrate.py --collect data.json     # track the nine, save the evidence
-    .venv/bin/python bench/calibrate.py --data data.json        # fit + leave-one-out table
-    .venv/bin/python bench/calibrate.py --data data.json --seq dog,cows  # a subset
+    .venv/bin/python bench/calibrate.py --data data.json        # select, fit, report
+    .venv/bin/python bench/calibrate.py --data data.json --max-inputs 3  # also try small subsets
+    .venv/bin/python bench/calibrate.py --data data.json --seq dog,cows  # a subset of sequences
 
 Collecting (minutes): per sequence, the round 1 of bench/interactive.py without the GUI layer:
 the click robot gives up to 3 clicks on frame 0 to the classical segmenter, and the tracker
 carries that mask to the end (quality and fast mode). Each written frame gives its evidence
-(the features of track_confidence.FEATURES) and its true IoU. Then a round 2: the ground
-truth is locked on the worst frame and the span before it is propagated fused (both runs),
-which gives the data of the fused model (the two runs' estimates and their agreement).
+(track_confidence.FEATURES), its true IoU and the confidence the app showed. Then a round 2:
+the ground truth is locked on the worst frame and the span before it is propagated fused (both
+runs), which gives the data of the fused model (the two runs' estimates and their agreement).
 
-Fitting: a logistic model of IoU (cross-entropy with the IoU as a soft label, L2 penalty) over
-standardised features. Leave-one-sequence-out: fit on eight sequences, score the ninth, pool.
-Reported, for the round 1 frames (locked frames excluded), before (the old formula:
-reliability x area penalty x colour agreement) and after:
+Model: a logistic model of IoU (cross-entropy with the IoU as a soft label, L2 penalty) over
+standardised inputs (track_confidence.INPUTS), optionally with every weight held to the
+direction its input means (SIGNS). Frames whose confidence the tracker fixes (lost: 0, re-
+detected: 0.3) are left out of the fits and scored with that value, as the app shows them.
+
+Model selection, honestly: the candidates (which inputs, which L2, signs held or not) are
+judged by the soft cross-entropy of their leave-one-sequence-out estimates. The headline,
+NESTED LOO, repeats that whole choice without each sequence in turn (an inner leave-one-out
+over the other eight), fits the chosen candidate on those eight and scores the held-out one:
+it estimates the procedure, choice included. "PLAIN LOO of the choice made on all nine" is
+optimistic (the choice saw every fold); the all-nine fit in sample more so. Reported for the
+round 1 frames (locked frames excluded), besides the old formula and the stored confidence:
 - AUROC of (1 - confidence) for finding frames with IoU < 0.5 (pooled, per-sequence median);
 - Spearman correlation with IoU;
 - at threshold 0.5 (the default of "next weak frame"): the share of frames with IoU < 0.5 it
   flags (recall) and of frames with IoU > 0.8 it flags (false alarms).
-The final fit on all nine is printed as the constants to paste into track_confidence.py.
+The all-nine fit of the candidate chosen on all nine is printed as the constants to paste
+into track_confidence.py (the fast mode's are not pasted: docs/design.md says why).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +48,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from davis_sets import load, sequences  # bench/ is the script's folder
 
-L2 = 1e-2
+L2 = 1e-2  # the penalty of the last stop's model
+L2S = (1e-2, 1e-1, 1.0)  # the penalties model selection tries
+# Subsets of up to this many inputs are tried besides all of them. 0: only all of them (the
+# weights regularised and held to their signs), which generalised best in nested
+# leave-one-out; searching subsets overfits nine sequences (docs/design.md has the figures).
+MAX_INPUTS = 0
 
 
 # --- collecting ----------------------------------------------------------------------------------
@@ -97,24 +114,46 @@ def collect_sequence(seq: str, root: Path, modes: list[str]) -> list[dict]:
 Model = tuple[np.ndarray, np.ndarray, np.ndarray, float]  # feature mean, scale, weights, bias
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2) -> Model:
-    """(mean, scale, weights, bias) minimising cross-entropy with soft labels ``y`` (Newton steps)."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = L2, signs: np.ndarray | None = None,
+                 weight: np.ndarray | None = None) -> Model:
+    """(mean, scale, weights, bias) minimising cross-entropy with soft labels ``y`` (Newton steps).
+
+    ``signs`` (+1, -1 or 0 per input): the direction each input may push the estimate; an input
+    whose weight comes out the other way is dropped (weight 0) and the rest refitted, the worst
+    first, until every weight agrees. ``weight``: per-frame weights of the loss (default 1).
+    """
     mean = x.mean(axis=0)
     scale = x.std(axis=0)
     scale[scale < 1e-6] = 1.0
     z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    sw = np.ones(len(x)) if weight is None else weight * (len(x) / weight.sum())
+    active = np.ones(z.shape[1], bool)
+    while True:
+        w = _newton(z[:, active], y, sw, l2)
+        full = np.zeros(z.shape[1])
+        full[active] = w
+        if signs is None:
+            break
+        wrong = np.append(-np.asarray(signs, float) * full[:-1], 0.0)  # > 0: against its sign
+        if wrong.max() <= 0:
+            break
+        active[int(np.argmax(wrong))] = False
+    return mean, scale, full[:-1], float(full[-1])
+
+
+def _newton(z: np.ndarray, y: np.ndarray, sw: np.ndarray, l2: float) -> np.ndarray:
     w = np.zeros(z.shape[1])
-    reg = np.full(z.shape[1], l2 * len(x))
-    reg[-1] = 0.0
+    reg = np.full(z.shape[1], l2 * len(z))
+    reg[-1] = 0.0  # the bias (last column) is not penalised
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -40, 40)))
-        grad = z.T @ (p - y) + reg * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
+        grad = z.T @ (sw * (p - y)) + reg * w
+        hess = (z * (sw * p * (1 - p))[:, None]).T @ z + np.diag(reg + 1e-9)
         step = np.linalg.solve(hess, grad)
         w -= step
         if np.abs(step).max() < 1e-8:
             break
-    return mean, scale, w[:-1], float(w[-1])
+    return w
 
 
 def predict(model: Model, x: np.ndarray) -> np.ndarray:
@@ -180,21 +219,148 @@ def report(title: str, seqs: list[str], conf: np.ndarray, iou: np.ndarray, seq_o
           f"per-sequence median AUROC {out['median_seq_auroc']:.3f} (>= 0.8)")
     print(f"at 0.5: finds {out['recall_bad']:.0%} of the {out['bad']} frames with IoU < 0.5 (>= 70 %), "
           f"flags {out['flag_good']:.0%} of the frames with IoU > 0.8 (<= 20 %)")
+    if bad.any() and good.any():  # the threshold that would meet the recall goal, for the record
+        at = float(np.quantile(conf[bad], 0.7))
+        print(f"(a threshold of {at:.2f} would find 70 % and flag {(conf[good] <= at).mean():.0%})")
     return out
 
 
+# --- model selection: nested leave-one-sequence-out ---------------------------------------------
+# The direction each input may push the estimate, from what it means (not fitted): more distance,
+# drift, area jump, refinement change or object colour outside the mask means a worse mask;
+# more flow consistency, object colour inside, contrast or edge alignment a better one.
+SIGNS = {"dist": -1, "rel": 1, "rel_mean": 1, "area_step": -1, "area_ref": -1, "colour": 1,
+         "colour_ring": -1, "edge": 1, "refine": -1, "contrast": 1, "colour_gap": 1, "ring_gap": -1,
+         "contrast_gap": 1, "drift": -1}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    inputs: tuple[str, ...]
+    l2: float
+    signed: bool  # weights held to SIGNS (inputs against it dropped within the fit)
+
+    def __str__(self) -> str:
+        return f"{'+'.join(self.inputs)} (L2 {self.l2:g}{', signed' if self.signed else ''})"
+
+
+def candidates(names: list[str], max_inputs: int, l2s: list[float], signed: list[bool]) -> list[Candidate]:
+    """Every subset of up to ``max_inputs`` of ``names``, and all of them, with every L2 and every
+    sign option."""
+    sizes = range(1, min(max_inputs, len(names) - 1) + 1)
+    subsets = [c for k in sizes for c in itertools.combinations(names, k)]
+    subsets.append(tuple(names))
+    return [Candidate(subset, l2, sign) for subset in subsets for l2 in l2s for sign in signed]
+
+
+def log_loss(p: np.ndarray, y: np.ndarray) -> float:
+    """Cross-entropy with the IoU as a soft label: what the fit minimises, ranking and level."""
+    p = np.clip(p, 1e-4, 1 - 1e-4)
+    return float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean())
+
+
+def fixed_values(rows: list[dict]) -> np.ndarray:
+    """The confidence the tracker sets without the model (NaN where the model decides): 0.0 on
+    a frame where the object is lost (empty mask), 0.3 on a re-detected one (classical_track)."""
+    return np.array([r["confidence"] if r["confidence"] in (0.0, 0.3) else np.nan for r in rows])
+
+
+class Selection:
+    """Leave-one-sequence-out predictions of every candidate, for plain and nested model selection.
+
+    A fit that leaves out a set of sequences depends only on that set, so the fits without one
+    sequence (plain leave-one-out) and without two (the inner folds of the nested one) are
+    computed once per candidate and shared by every outer fold. Frames with a fixed confidence
+    (``fixed`` not NaN) are left out of every fit and scored with that value, as in the app.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, seq_of: np.ndarray, fixed: np.ndarray,
+                 columns: list[str], cands: list[Candidate], criterion: str = "loss",
+                 balance: bool = False) -> None:
+        self.x, self.y, self.seq_of, self.fixed = x, y, seq_of, fixed
+        self.columns, self.cands, self.criterion = columns, cands, criterion
+        self.seqs = list(dict.fromkeys(seq_of))
+        free = np.isnan(fixed)
+        # balance: every sequence weighs the same in the fit, whatever its length
+        counts = {s: int((free & (seq_of == s)).sum()) for s in self.seqs}
+        self.weight = np.array([1.0 / max(1, counts[s]) if balance else 1.0 for s in seq_of])
+        self.loo = np.zeros((len(cands), len(y)))  # [candidate, frame]: fit without its sequence
+        self.inner: dict[tuple[int, str, str], np.ndarray] = {}  # (cand, left out, scored): preds
+        for c in range(len(cands)):
+            for i, held in enumerate(self.seqs):
+                self.loo[c, seq_of == held] = self._predict(self._fit(c, {held}), c, held)
+                for other in self.seqs[i + 1:]:
+                    model = self._fit(c, {held, other})
+                    self.inner[c, held, other] = self._predict(model, c, other)
+                    self.inner[c, other, held] = self._predict(model, c, held)
+
+    def _cols(self, c: int) -> list[int]:
+        return [self.columns.index(name) for name in self.cands[c].inputs]
+
+    def signs(self, c: int) -> np.ndarray | None:
+        return np.array([SIGNS[n] for n in self.cands[c].inputs]) if self.cands[c].signed else None
+
+    def _fit(self, c: int, without: set[str]) -> Model:
+        train = ~np.isin(self.seq_of, list(without)) & np.isnan(self.fixed)
+        return fit_logistic(self.x[train][:, self._cols(c)], self.y[train], self.cands[c].l2,
+                            self.signs(c), self.weight[train])
+
+    def _predict(self, model: Model, c: int, seq: str) -> np.ndarray:
+        sel = self.seq_of == seq
+        p = predict(model, self.x[sel][:, self._cols(c)])
+        return np.where(np.isnan(self.fixed[sel]), p, self.fixed[sel])
+
+    def choose(self, without: str | None = None) -> int:
+        """The candidate with the best leave-one-out score over the sequences other than
+        ``without`` (None: all of them), computed without ever using ``without``'s frames."""
+        losses = []
+        for c in range(len(self.cands)):
+            if without is None:
+                p, y = self.loo[c], self.y
+            else:
+                scored = [s for s in self.seqs if s != without]
+                p = np.concatenate([self.inner[c, without, s] for s in scored])
+                y = np.concatenate([self.y[self.seq_of == s] for s in scored])
+            losses.append(log_loss(p, y) if self.criterion == "loss" else -auroc(1 - p, y < 0.5))
+        return int(np.argmin(losses))
+
+    def nested(self) -> tuple[np.ndarray, dict[str, Candidate]]:
+        """Each sequence scored by the candidate chosen without it, fitted without it."""
+        out = np.zeros(len(self.y))
+        chosen = {}
+        for held in self.seqs:
+            c = self.choose(held)
+            chosen[held] = self.cands[c]
+            out[self.seq_of == held] = self.loo[c, self.seq_of == held]
+        return out, chosen
+
+    def fit_all(self, c: int) -> tuple[Model, np.ndarray]:
+        """The candidate fitted on every sequence, and its in-sample estimates."""
+        model = self._fit(c, set())
+        p = predict(model, self.x[:, self._cols(c)])
+        return model, np.where(np.isnan(self.fixed), p, self.fixed)
+
+
 def main() -> int:
-    from annotator.engines.track_confidence import FEATURES, vector
+    from annotator.engines.track_confidence import FEATURES, INPUTS, vector
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--collect", type=Path, help="track the sequences and save the evidence here")
     ap.add_argument("--data", type=Path, nargs="+", help="fit and report from saved evidence (files)")
     ap.add_argument("--seq", help="comma-separated sequence names (default: all nine)")
     ap.add_argument("--modes", default="quality,fast")
-    ap.add_argument("--l2", type=float, default=L2, help="L2 penalty per frame (standardised features)")
-    ap.add_argument("--drop", default="", help="comma-separated features left out of the fit (weight 0)")
+    ap.add_argument("--max-inputs", type=int, default=MAX_INPUTS, help="largest input subset tried")
+    ap.add_argument("--l2", default=",".join(f"{v:g}" for v in L2S),
+                    help="comma-separated L2 penalties tried (per frame, standardised inputs)")
+    ap.add_argument("--signed", default="both", choices=("both", "yes", "no"),
+                    help="try weights held to their a-priori direction (SIGNS), free ones, or both")
+    ap.add_argument("--balance", action="store_true", help="every sequence weighs the same in the fit")
+    ap.add_argument("--select", choices=("loss", "auroc"), default="loss",
+                    help="what the inner leave-one-out minimises: the soft cross-entropy (default) "
+                         "or minus the pooled AUROC")
     args = ap.parse_args()
     modes = args.modes.split(",")
+    l2s = [float(v) for v in args.l2.split(",")]
     if args.collect:
         rows = []
         for seq, root in sequences(args.seq):
@@ -209,25 +375,44 @@ def main() -> int:
     for mode in modes:
         sel = [r for r in rows if r["mode"] == mode and r["round"] == 1]
         seqs = list(dict.fromkeys(r["sequence"] for r in sel))
-        keep = np.array([name not in args.drop.split(",") for name in FEATURES])
-        x = np.array([vector(r["features"]) for r in sel]) * keep  # a dropped feature is constant 0
+        x = np.array([vector(r["features"]) for r in sel])
         iou = np.array([r["iou"] for r in sel])
         seq_of = np.array([r["sequence"] for r in sel])
         report(f"[{mode}] BEFORE: the old confidence formula, round 1 frames",
                seqs, np.array([old_formula(r["features"]) for r in sel]), iou, seq_of)
-        report(f"[{mode}] AS SHIPPED: the stored confidence of each frame (constants in the module)",
+        report(f"[{mode}] AS SHIPPED: the stored confidence of each frame (constants at collection time)",
                seqs, np.array([r["confidence"] for r in sel]), iou, seq_of)
-        loo = np.zeros(len(sel))
-        for s in seqs:
-            held = seq_of == s
-            loo[held] = predict(fit_logistic(x[~held], iou[~held], args.l2), x[held])
-        report(f"[{mode}] AFTER, leave-one-sequence-out (fit on the other {len(seqs) - 1})",
-               seqs, loo, iou, seq_of)
-        mean, scale, weights, bias = fit_logistic(x, iou, args.l2)
+        # Inputs that never vary (fast mode has no colour model) carry no evidence.
+        usable = [name for i, name in enumerate(INPUTS) if np.ptp(x[:, i]) > 1e-9]
+        signed = {"both": [False, True], "yes": [True], "no": [False]}[args.signed]
+        cands = candidates(usable, args.max_inputs, l2s, signed)
+        full = Candidate(tuple(n for n in FEATURES if n in usable), L2, False)
+        if full not in cands:
+            cands.append(full)  # the model of the last stop: every evidence feature, L2 0.01
+        print(f"\n[{mode}] {len(cands)} candidates: subsets of up to {args.max_inputs} of "
+              f"{', '.join(usable)}, and all of them; L2 {args.l2}", file=sys.stderr, flush=True)
+        selection = Selection(x, iou, seq_of, fixed_values(sel), list(INPUTS), cands, args.select,
+                              args.balance)
+        report(f"[{mode}] PLAIN LOO of the last stop's model ({full}): fit on the other "
+               f"{len(seqs) - 1}", seqs, selection.loo[cands.index(full)], iou, seq_of)
+        nested, chosen = selection.nested()
+        report(f"[{mode}] NESTED LOO (headline): inputs and L2 chosen by an inner leave-one-out over "
+               f"the other {len(seqs) - 1}, fitted on them, scoring the held-out one",
+               seqs, nested, iou, seq_of)
+        for held, cand in chosen.items():
+            print(f"  without {held:<15} chose {cand}")
+        best = selection.choose()
+        report(f"[{mode}] PLAIN LOO of the choice made on all {len(seqs)} ({cands[best]}; "
+               "optimistic: chosen with these folds)", seqs, selection.loo[best], iou, seq_of)
+        model, in_sample = selection.fit_all(best)
+        report(f"[{mode}] ALL-{len(seqs)} FIT, in sample (the constants printed below)",
+               seqs, in_sample, iou, seq_of)
+        mean, scale, weights, bias = model
         fmt = lambda v: "(" + ", ".join(f"{float(a):.4g}" for a in v) + ")"  # noqa: E731
-        print(f"\nconstants for track_confidence.MODELS[{mode!r}] (features {', '.join(FEATURES)}):")
-        pad = " " * 14
-        print(f'    "{mode}": ({fmt(mean)},\n{pad}{fmt(scale)},\n{pad}{fmt(weights)}, {bias:.4g}),')
+        print(f"\nconstants for track_confidence.MODELS[{mode!r}]:")
+        pad = " " * (len(mode) + 7)
+        print(f'    "{mode}": ({cands[best].inputs!r},\n{pad}{fmt(mean)},\n{pad}{fmt(scale)},\n'
+              f'{pad}{fmt(weights)}, {bias:.4g}),')
         fused = [r for r in rows if r["mode"] == mode and r["round"] == 2 and "agreement" in r["features"]]
         if fused:
             fx = np.array([[_logit(r["features"]["chosen_confidence"]),

@@ -97,6 +97,17 @@ class ColourModel:
             self._table[(fg + bg) == 0] = 0.5
         return self._table[self.index(lab)]
 
+    def self_agreement(self) -> tuple[float, float]:
+        """Mean ``prob`` over the pixels it learnt from: the object's, and its rings'. What a
+        perfect mask and its surroundings score on the user's own frames (0.5, 0.5 when empty)."""
+        if self.empty:
+            return 0.5, 0.5
+        self.prob(np.zeros((0, 3), np.uint8))  # builds the table
+        assert self._table is not None
+        fg = self._fg / self._fg.sum()
+        bg = self._bg / max(self._bg.sum(), 1e-12)
+        return float(fg @ self._table), float(bg @ self._table)
+
 
 def _smooth3(hist: np.ndarray, bins: int) -> np.ndarray:
     h = hist.reshape(bins, bins, bins)
