@@ -63,11 +63,7 @@ class ClassicalParams:
     geo_weight: float = 1.0  # weight of the geodesic-competition log-odds per pixel
     prior_weight: float = 0.5  # pull towards the previous mask per pixel
     reach_weight: float = 4.0  # pull of the newest click over its reach per pixel
-    # A positive click changes nothing farther than this many reaches away (0: no limit). No limit:
-    # the prior's growth with distance (prior_growth) already holds far parts, and a hard disc cut
-    # off the parts a tracked mask missed (mean of the nine, 3 robot clicks on 27 tracked masks:
-    # 0.787 -> 0.793; on their worst tracked frames 0.683 -> 0.693).
-    reach_limit: float = 0.0
+    reach_limit: float = 3.0  # a click changes nothing farther than this many reaches away (0: no limit)
     box_rounds: int = 4  # colour re-estimations for a box alone (GrabCut iterates too)
     click_rounds: int = 1  # colour re-estimations with clicks (the new click's answer retrains the models)
     band: int = 5  # free band of the working-resolution pass (working pixels)
