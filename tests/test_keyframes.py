@@ -94,27 +94,6 @@ def test_fused_frames_report_agreement_and_beat_one_run(scene) -> None:
     assert fused_iou > single_iou + 0.2, (fused_iou, single_iou)
 
 
-def test_a_run_that_meets_the_other_lock_is_trusted_over_the_span() -> None:
-    """Arrival (how well a run meets the other lock) flattens its distance weight: 3/4 of the
-    way to the far lock, the far run wins on distance alone, the near run wins once it is known
-    to arrive exactly, and a run that missed the other lock keeps the plain distance weight."""
-    from annotator.engines.keyframes import fuse, run_trust
-    from annotator.engines.tracker import TrackUpdate
-
-    assert run_trust(0.25, 0.0) == pytest.approx(0.75)  # no arrival: 1 - fraction
-    assert run_trust(0.75, 1.0) == pytest.approx(1.0)
-    assert run_trust(0.75, 0.5) == pytest.approx(0.5)
-    assert run_trust(0.0, 0.3) == pytest.approx(1.0)
-    near_mask = np.zeros((20, 20), bool)
-    near_mask[2:8, 2:8] = True
-    far_mask = np.zeros((20, 20), bool)
-    far_mask[10:18, 10:18] = True
-    near, far = TrackUpdate(6, 1, near_mask, 0.6), TrackUpdate(6, 1, far_mask, 0.6)
-    assert fuse(near, far, 6, 2).mask[12, 12]  # distance alone: the far run
-    assert fuse(near, far, 6, 2, near_arrival=1.0).mask[4, 4]  # the near run met the far lock
-    assert fuse(near, far, 6, 2, near_arrival=0.0, far_arrival=0.0).mask[12, 12]
-
-
 def test_an_empty_far_lock_is_not_fused(scene) -> None:
     frames, truth = scene
     tracker = ClassicalTracker(ListFrames(frames), mode="fast")

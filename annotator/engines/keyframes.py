@@ -10,25 +10,17 @@ out hard masks, so a weighted blend of the two thresholded at 0.5 is the same as
 heavier run wherever they disagree; there is no soft evidence to blend. Each frame therefore
 takes the mask of the run with the larger weight
 
-    weight = (the run's own confidence estimate) x trust,
-    trust = (1 - distance from its lock / the span) ** (1 - arrival),
+    weight = (the run's own confidence estimate) x (the other lock's distance / the span),
 
-where ``arrival`` is the IoU of the run's last frame with the user's mask on the other lock: a
-run that met the other lock held the object all the way and is trusted over the whole span; one
-that missed it keeps the plain distance weight (``run_trust``). So near a lock its own run wins
-unless it is clearly failing, and in the middle the run that proved itself, or the surer one,
-wins. A poor correction's run (its lock far from the truth arrives far from the older lock)
-then no longer overwrites the good frames the older lock's run carried.
-
-How much the two runs disagree (their IoU) is kept as error evidence: two runs from different
-locks that land on the same mask are rarely both wrong, and when they part ways at
+so near a lock its own run wins unless it is clearly failing, and in the middle the surer run
+wins. How much the two runs disagree (their IoU) is kept as error evidence: two runs from
+different locks that land on the same mask are rarely both wrong, and when they part ways at
 least one is (engines/track_confidence.py turns both into the frame's confidence).
 
 Cost: the far lock's run is computed before the first frame of the main run is yielded (it
-has to start from the other end), and the main run is kept (as RLE) until it has reached the
-far lock, so the span is tracked twice and the first result comes after both passes. Spans
-are the gaps between corrections, usually short; both passes call
-engines/run_control.checkpoint() per frame, so cancelling the job stops them there.
+has to start from the other end), so the span is tracked twice and the first result comes
+after the backward pass. Spans are the gaps between corrections, usually short; the pass
+calls engines/run_control.checkpoint() per frame, so cancelling the job stops it there.
 """
 
 from __future__ import annotations
