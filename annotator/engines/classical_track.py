@@ -78,7 +78,6 @@ class ClassicalParams:
     hidden_prior: float = 0.6  # how strongly a hidden pixel is expected to be object again
     min_part: float = 0.1  # components smaller than this fraction of the largest are dropped
     fuse: bool = True  # a span ending at another lock is also carried back from it (engines/keyframes.py)
-    fuse_arrival: bool = True  # ... and each run is trusted by how well it meets the other lock
     grid: app.GridSpec = field(default_factory=app.GridSpec)
     weights: app.FusionWeights = field(default_factory=app.FusionWeights)
 
@@ -166,9 +165,8 @@ class ClassicalTracker:
         stops = dict(stops)
         with self._lock:
             far = keyframes.far_locks(self._conditioning, start, direction, stops) if self.params.fuse else {}
-            locks = {f: dict(m) for f, m in self._conditioning.items()} if self.params.fuse_arrival else None
         if far:
-            return keyframes.fused_run(self._run, start, direction, stops, far, self.mode, locks)
+            return keyframes.fused_run(self._run, start, direction, stops, far, self.mode)
         return self._run(start, direction, stops)
 
     # --- the run -----------------------------------------------------------------------------------

@@ -50,14 +50,8 @@ def far_locks(conditioning: Mapping[int, Mapping[int, rle_ops.RLE]], start: int,
 
 
 def fused_run(run: RunFn, start: int, direction: int, stops: dict[int, int],
-              far: Mapping[int, int], mode: str = "quality",
-              locks: Mapping[int, Mapping[int, rle_ops.RLE]] | None = None) -> Iterator[TrackUpdate]:
-    """The run from ``start``, each object's frames fused with the run back from its far lock.
-
-    With ``locks`` (frame -> object -> the user's mask), each run is also judged by how well it
-    arrives at the other lock (``arrival``): the run from the start is buffered until it has
-    reached the frame next to the far lock, so nothing is yielded before both passes are done.
-    """
+              far: Mapping[int, int], mode: str = "quality") -> Iterator[TrackUpdate]:
+    """The run from ``start``, each object's frames fused with the run back from its far lock."""
     back: dict[tuple[int, int], TrackUpdate] = {}
     by_frame: dict[int, dict[int, int]] = {}
     for oid, frame in far.items():
@@ -65,58 +59,26 @@ def fused_run(run: RunFn, start: int, direction: int, stops: dict[int, int],
     for frame, back_stops in sorted(by_frame.items()):
         for update in run(frame, -direction, back_stops):
             checkpoint()  # nothing is yielded during this pass: the caller's cancel reaches it here
-            back[(update.frame, update.object_id)] = _encoded(update)  # a long span must not hold full masks
-    near_run: Iterator[TrackUpdate] = run(start, direction, stops)
-    arrivals: dict[int, tuple[float, float]] = {}
-    if locks is not None:
-        buffered = []
-        for update in near_run:
-            checkpoint()
-            buffered.append(_encoded(update))
-        near_run = iter(buffered)
-        for oid, frame in far.items():
-            near_end = next((u for u in buffered if (u.object_id, u.frame) == (oid, frame - direction)), None)
-            far_end = back.get((start + direction, oid))
-            arrivals[oid] = (_arrival(near_end, locks.get(frame, {}).get(oid)),
-                             _arrival(far_end, locks.get(start, {}).get(oid)))
-    for update in near_run:
+            # Kept as RLE: a long span must not hold full-resolution masks.
+            back[(update.frame, update.object_id)] = TrackUpdate(
+                update.frame, update.object_id, rle_ops.encode(update.mask), update.confidence,
+                update.features)
+    for update in run(start, direction, stops):
         other = back.pop((update.frame, update.object_id), None)
         if other is None:
-            yield _decoded(update)
+            yield update
             continue
-        near_arrival, far_arrival = arrivals.get(update.object_id, (0.0, 0.0))
-        distances = abs(update.frame - start), abs(far[update.object_id] - update.frame)
-        yield fuse(_decoded(update), other, *distances, mode, near_arrival, far_arrival)
-
-
-def _encoded(update: TrackUpdate) -> TrackUpdate:
-    mask = update.mask if isinstance(update.mask, dict) else rle_ops.encode(update.mask)
-    return TrackUpdate(update.frame, update.object_id, mask, update.confidence, update.features)
-
-
-def _decoded(update: TrackUpdate) -> TrackUpdate:
-    if not isinstance(update.mask, dict):
-        return update
-    return TrackUpdate(update.frame, update.object_id, rle_ops.decode(update.mask), update.confidence,
-                       update.features)
-
-
-def _arrival(update: TrackUpdate | None, lock: rle_ops.RLE | None) -> float:
-    """IoU of a run's last frame with the user's mask on the next frame (0 when either is missing)."""
-    if update is None or lock is None or rle_ops.is_empty(lock):
-        return 0.0
-    return conf.mask_iou(_decoded(update).mask, rle_ops.decode(lock))
+        yield fuse(update, other, abs(update.frame - start), abs(far[update.object_id] - update.frame), mode)
 
 
 def fuse(near: TrackUpdate, far: TrackUpdate, near_distance: int, far_distance: int,
-         mode: str = "quality", near_arrival: float = 0.0, far_arrival: float = 0.0) -> TrackUpdate:
+         mode: str = "quality") -> TrackUpdate:
     """One frame from two runs: ``near`` came from the run's start, ``far`` (mask as RLE) from the
-    far lock; distances are in frames from each run's lock, arrivals (see ``run_trust``) say how
-    well each run met the other lock."""
+    far lock; distances are in frames from each run's lock."""
     far_mask = rle_ops.decode(far.mask) if isinstance(far.mask, dict) else np.asarray(far.mask, bool)
     span = max(1, near_distance + far_distance)
-    w_near = near.confidence * run_trust(near_distance / span, near_arrival)
-    w_far = far.confidence * run_trust(far_distance / span, far_arrival)
+    w_near = near.confidence * far_distance / span
+    w_far = far.confidence * near_distance / span
     agreement = conf.mask_iou(near.mask, far_mask)
     chosen, other = (near, far) if w_near >= w_far else (far, near)
     mask = near.mask if chosen is near else far_mask
@@ -125,18 +87,3 @@ def fuse(near: TrackUpdate, far: TrackUpdate, near_distance: int, far_distance: 
                     other_confidence=other.confidence)
     confidence = conf.fused_estimate(chosen.confidence, other.confidence, agreement, mode)
     return TrackUpdate(near.frame, near.object_id, mask, confidence, features)
-
-
-def run_trust(fraction: float, arrival: float) -> float:
-    """How much a run is trusted ``fraction`` of the way from its own lock to the other one.
-
-    At its own lock a run is the user's mask (1); with nothing else known its trust falls with
-    the distance, 1 - fraction (the far lock's run takes over). How well it arrives at the other
-    lock (the IoU of its last frame with the user's mask there) is a measured check of the whole
-    run: a run that met the other lock held the object all the way, one that missed it went
-    wrong somewhere. So the fall is flattened by the arrival, (1 - fraction) ** (1 - arrival):
-    a run that arrives exactly is trusted over the whole span, one that misses entirely is the
-    plain distance weight. The power (not a linear blend) keeps a run that arrived only half-way
-    weak next to the other lock, where the other run starts from the user's mask.
-    """
-    return float((1.0 - fraction) ** (1.0 - arrival))
