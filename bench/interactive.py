@@ -7,6 +7,7 @@ through the Session exactly as the app drives it: clicks, locks, propagation, co
     .venv/bin/python bench/interactive.py --tracker sam2.1-tiny --segmenter sam2.1-tiny  # models
     .venv/bin/python bench/interactive.py --dump run.json          # per-frame data (bench/calibrate.py)
     .venv/bin/python bench/interactive.py --report a.json b.json   # one table from runs split by --seq
+    .venv/bin/python bench/interactive.py --oracle-locks --rounds 5  # perfect corrections: the ceiling
 
 Protocol, per sequence (one object; every sequence of bench/davis_sets.py unless --seq):
 
@@ -20,6 +21,8 @@ Protocol, per sequence (one object; every sequence of bench/davis_sets.py unless
   into a sliver) -- but never on an empty mask while the object is there. The robot is
   sim/click_robot.py (the interior point of the largest error region, by distance transform;
   positive on a miss, negative on an extra).
+- ``--oracle-locks``: each round locks the ground-truth mask instead (a perfect correction),
+  which measures what the tracker and the fusion can reach when the locks are not the limit.
 - J&F after each round: the official DAVIS score over all frames (first and last excluded,
   core/metrics.py), locked frames included as they are.
 
@@ -152,7 +155,13 @@ def run_sequence(seq: str, root: Path, args: argparse.Namespace) -> SequenceRun:
                 if frame is None:
                     break
             most = args.first_clicks if k == 1 else args.clicks
-            clicks = click_round(session, oid, frame, gts[frame], most)
+            if args.oracle_locks:  # a perfect correction: the ground truth, as a user's brush would leave it
+                session.set_mask(oid, gts[frame], frame=frame)
+                if not session._project.is_locked(oid, frame):
+                    session.toggle_lock(oid, frame)
+                clicks = 0
+            else:
+                clicks = click_round(session, oid, frame, gts[frame], most)
             direction = "forward" if k == 1 else "both"
             with contextlib.suppress(ProjectError):  # nothing left to propagate: locks on both sides
                 session.propagate(direction, object_ids=[oid], start=frame).result()
@@ -206,6 +215,9 @@ def main() -> int:
     ap.add_argument("--pick", choices=("iou", "confidence"), default="iou")
     ap.add_argument("--clicks", type=int, default=3, help="most clicks per correction round")
     ap.add_argument("--first-clicks", type=int, default=3, help="most clicks on frame 0 in round 1")
+    ap.add_argument("--oracle-locks", action="store_true",
+                    help="each round locks the ground-truth mask instead of clicking: the tracker's "
+                         "and fusion's ceiling with perfect corrections")
     ap.add_argument("--segmenter", default="classical")
     ap.add_argument("--tracker", default="classical")
     ap.add_argument("--dump", type=Path, help="write per-round, per-frame IoU/confidence as JSON")
@@ -219,8 +231,10 @@ def main() -> int:
     runs = []
     for seq, root in sequences(args.seq):
         runs.append(run_sequence(seq, root, args))
+    locks = ("ground-truth locks (--oracle-locks)" if args.oracle_locks
+             else f"up to {args.clicks} clicks a round")
     print_report(runs, args.rounds, f"J&F per round, --pick {args.pick}, segmenter {args.segmenter}, "
-                 f"tracker {args.tracker}, up to {args.clicks} clicks a round")
+                 f"tracker {args.tracker}, {locks}")
     if args.dump:
         args.dump.write_text(json.dumps([{
             "sequence": r.name, "jf": r.jf, "picked": r.picked, "clicks": r.clicks, "machine_s": r.machine_s,
