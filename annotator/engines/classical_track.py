@@ -23,9 +23,10 @@ Frames are pulled from the FrameSource one at a time; the tracker keeps one prev
 (gray + Lab at the working resolution), each object's current mask and motion, and the
 user's masks as RLE, so memory does not grow with the length of the video.
 
-Confidence per frame = forward/backward flow consistency over the object × a penalty for a
-sudden change of area (× colour agreement in quality mode); 0.3 on a re-detected frame and
-0 while the object is lost.
+Confidence per frame: an estimate of the frame's IoU from its error evidence (flow
+consistency over the object, area and shape jumps, drift since the lock and, in quality mode,
+how the locked frames' colour model scores the mask against the user's own masks), calibrated
+in engines/track_confidence.py; 0.3 on a re-detected frame and 0 while the object is lost.
 
 Honest limits: thin structures (wheel rims, spokes, ropes) are lost within a few frames;
 an occluder with the object's colours can capture the mask; re-detection only works for
