@@ -21,17 +21,19 @@ from typing import Any
 
 import torch
 
-from annotator.engines.rope_attention import AttentionCore, _RopeProjection
+from annotator.engines.rope_attention import (
+    AttentionCore,
+    LayerProjections,
+    QueryTables,
+    handles,
+    one_head_layout,
+    self_attention,
+)
 
 
 def supported(module: Any) -> bool:
     """True for transformers' EdgeTAM memory attention with one head and no downsampling."""
-    if type(module).__name__ != "EdgeTamVideoMemoryAttention":
-        return False
-    config = module.config
-    return (int(config.memory_attention_num_attention_heads) == 1
-            and int(config.memory_attention_downsample_rate) == 1
-            and all(hasattr(layer, "cross_attn_image") for layer in module.layers))
+    return one_head_layout(module, "EdgeTamVideoMemoryAttention")
 
 
 class FastEdgeTamMemoryAttention(torch.nn.Module):
@@ -41,20 +43,15 @@ class FastEdgeTamMemoryAttention(torch.nn.Module):
         super().__init__()
         self.original = original
         self._core, self._split_core = core, split_core
-        with torch.inference_mode():  # the RoPE tables depend only on the config
-            cos, sin = original.rotary_emb(torch.zeros(1), original.position_ids)
-            self._cos, self._sin = cos[0].clone(), sin[0].clone()  # (4096 queries, 256)
-            self._cos_t, self._sin_t = self._cos.t().contiguous(), self._sin.t().contiguous()
+        self._tables = QueryTables(original)
+        self._projections = [LayerProjections.of(layer) for layer in original.layers]
+        with torch.inference_mode():  # the grid latents' RoPE tables depend only on the config
             cos_k, sin_k = original.rotary_emb(torch.zeros(1), original.position_ids_k)
             self._cos_k_t, self._sin_k_t = cos_k[0].t().contiguous(), sin_k[0].t().contiguous()
-            self._projections = [
-                (_RopeProjection(layer.self_attn.q_proj, layer.self_attn.scaling),
-                 _RopeProjection(layer.self_attn.k_proj),
-                 _RopeProjection(layer.cross_attn_image.q_proj, layer.cross_attn_image.scaling),
-                 _RopeProjection(layer.cross_attn_image.k_proj),
-                 # the keys without RoPE: (q W, q · b) against (m, 1)
-                 torch.cat([layer.cross_attn_image.k_proj.weight.detach().float(),
-                            layer.cross_attn_image.k_proj.bias.detach().float()[:, None]], dim=1))
+            # The keys without RoPE are scored as (q W, q · b) against (m, 1).
+            self._plain_weights = [
+                torch.cat([layer.cross_attn_image.k_proj.weight.detach().float(),
+                           layer.cross_attn_image.k_proj.bias.detach().float()[:, None]], dim=1)
                 for layer in original.layers]
         self._latents_2d = int(self._cos_k_t.shape[1])  # latents with a grid position (RoPE)
 
@@ -67,15 +64,11 @@ class FastEdgeTamMemoryAttention(torch.nn.Module):
         num_object_pointer_tokens: int = 0,
         num_spatial_memory_tokens: int = -1,
     ) -> torch.Tensor:
-        tokens, frames = self._cos.shape[0], int(num_spatial_memory_tokens)
+        tables, frames = self._tables, int(num_spatial_memory_tokens)
         spatial = int(memory.shape[0]) - int(num_object_pointer_tokens)
-        usable = (current_vision_position_embeddings is not None and memory_posision_embeddings is not None
-                  and current_vision_features.shape[0] == tokens and current_vision_features.shape[1] == 1
-                  and memory.shape[1] == 1 and frames > 0 and spatial % frames == 0
-                  and spatial // frames > self._latents_2d
-                  and current_vision_features.dtype == torch.float32 and memory.dtype == torch.float32
-                  and current_vision_features.device.type == "cpu" and not torch.is_grad_enabled())
-        if not usable:
+        if not (handles(current_vision_features, memory, current_vision_position_embeddings,
+                        memory_posision_embeddings, tables.tokens)
+                and frames > 0 and spatial % frames == 0 and spatial // frames > self._latents_2d):
             return self.original(current_vision_features, memory, current_vision_position_embeddings,
                                  memory_posision_embeddings, num_object_pointer_tokens,
                                  num_spatial_memory_tokens)
@@ -87,18 +80,14 @@ class FastEdgeTamMemoryAttention(torch.nn.Module):
         mixed_values = torch.cat([rope_values, plain_values])  # the order the scores come in
         plain_t = torch.cat([plain_keys, torch.ones(plain_keys.shape[0], 1)], dim=1).t().contiguous()
         cos_k, sin_k = self._cos_k_t.repeat(1, frames), self._sin_k_t.repeat(1, frames)
-        cos, sin, cos_t, sin_t = self._cos, self._sin, self._cos_t, self._sin_t
-        for layer, projections in zip(self.original.layers, self._projections):
-            self_q, self_k, cross_q, cross_k, plain_weight = projections
-            h = layer.layer_norm1(x)
-            attn = layer.self_attn
-            keys_t = self_k.columns(h, cos_t, sin_t, tokens)
-            x = x + attn.o_proj(self._core(self_q.rows(h, cos, sin), keys_t, attn.v_proj(h)))
+        layers = zip(self.original.layers, self._projections, self._plain_weights)
+        for layer, projections, plain_weight in layers:
+            x = x + self_attention(layer, layer.layer_norm1(x), projections, self._core, tables)
 
             h = layer.layer_norm2(x)
             attn = layer.cross_attn_image
-            q = cross_q.rows(h, cos, sin)
-            keys_t = cross_k.columns(rope_keys, cos_k, sin_k, rope_keys.shape[0])
+            q = projections.cross_q.rows(h, tables.cos, tables.sin)
+            keys_t = projections.cross_k.columns(rope_keys, cos_k, sin_k, rope_keys.shape[0])
             mixed = self._split_core(q, keys_t, mixed_values, q @ plain_weight, plain_t)
             x = x + attn.o_proj(attn.v_proj(mixed))
 

@@ -27,7 +27,7 @@ Only the configuration SAM 2.1 ships is handled (one head, no downsampling); any
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
@@ -36,7 +36,13 @@ CHUNK = 512  # queries per ONNX Runtime call: 512 x 28 736 scores = 59 MB
 
 def supported(module: Any) -> bool:
     """True for transformers' SAM 2.1 memory attention with one head and no downsampling."""
-    if type(module).__name__ != "Sam2VideoMemoryAttention":
+    return one_head_layout(module, "Sam2VideoMemoryAttention")
+
+
+def one_head_layout(module: Any, class_name: str) -> bool:
+    """True when ``module`` is transformers' ``class_name`` with the layout the fast memory
+    attentions are written for: one head, no downsampling, a cross-attention in every layer."""
+    if type(module).__name__ != class_name:
         return False
     config = module.config
     return (int(config.memory_attention_num_attention_heads) == 1
@@ -146,6 +152,54 @@ def _rotate_pairwise_rows(x: torch.Tensor) -> torch.Tensor:
     return torch.stack((-pairs[:, 1], pairs[:, 0]), dim=1).reshape(x.shape)
 
 
+class QueryTables:
+    """RoPE cos/sin of the query grid (tokens, 256) and transposed (256, tokens), computed once:
+    stock recomputes them every frame, but they depend only on the config."""
+
+    def __init__(self, original: torch.nn.Module) -> None:
+        with torch.inference_mode():
+            cos, sin = original.rotary_emb(torch.zeros(1), original.position_ids)
+            self.cos, self.sin = cos[0].clone(), sin[0].clone()
+            self.cos_t, self.sin_t = self.cos.t().contiguous(), self.sin.t().contiguous()
+        self.tokens = int(self.cos.shape[0])
+
+
+class LayerProjections(NamedTuple):
+    """One layer's RoPE projections, the 1/16 scale folded into the queries."""
+
+    self_q: _RopeProjection
+    self_k: _RopeProjection
+    cross_q: _RopeProjection
+    cross_k: _RopeProjection
+
+    @classmethod
+    def of(cls, layer: Any) -> LayerProjections:
+        with torch.inference_mode():
+            return cls(_RopeProjection(layer.self_attn.q_proj, layer.self_attn.scaling),
+                       _RopeProjection(layer.self_attn.k_proj),
+                       _RopeProjection(layer.cross_attn_image.q_proj, layer.cross_attn_image.scaling),
+                       _RopeProjection(layer.cross_attn_image.k_proj))
+
+
+def self_attention(layer: Any, h: torch.Tensor, projections: LayerProjections, core: AttentionCore,
+                   tables: QueryTables) -> torch.Tensor:
+    """One layer's self-attention output for the normed features ``h`` (before the residual)."""
+    keys_t = projections.self_k.columns(h, tables.cos_t, tables.sin_t, tables.tokens)
+    queries = projections.self_q.rows(h, tables.cos, tables.sin)
+    return layer.self_attn.o_proj(core(queries, keys_t, layer.self_attn.v_proj(h)))
+
+
+def handles(current_vision_features: torch.Tensor, memory: torch.Tensor, vision_positions: Any,
+            memory_positions: Any, tokens: int) -> bool:
+    """True for the inputs the fast paths are built for: one float32 CPU batch with position
+    embeddings, the query grid they were made for, and gradients off (ONNX Runtime has none)."""
+    return (vision_positions is not None and memory_positions is not None
+            and current_vision_features.shape[0] == tokens and current_vision_features.shape[1] == 1
+            and memory.shape[1] == 1
+            and current_vision_features.dtype == torch.float32 and memory.dtype == torch.float32
+            and current_vision_features.device.type == "cpu" and not torch.is_grad_enabled())
+
+
 class FastSam2MemoryAttention(torch.nn.Module):
     """Drop-in for ``model.memory_attention`` (``Sam2VideoMemoryAttention``), same weights."""
 
@@ -153,24 +207,16 @@ class FastSam2MemoryAttention(torch.nn.Module):
         super().__init__()
         self.original = original
         self._core = core
-        with torch.inference_mode():  # the RoPE tables depend only on the config
-            cos, sin = original.rotary_emb(torch.zeros(1), original.position_ids)
-            self._cos, self._sin = cos[0].clone(), sin[0].clone()  # (tokens, 256)
-            self._cos_t, self._sin_t = self._cos.t().contiguous(), self._sin.t().contiguous()
-            self._projections = [
-                (_RopeProjection(layer.self_attn.q_proj, layer.self_attn.scaling),
-                 _RopeProjection(layer.self_attn.k_proj),
-                 _RopeProjection(layer.cross_attn_image.q_proj, layer.cross_attn_image.scaling),
-                 _RopeProjection(layer.cross_attn_image.k_proj))
-                for layer in original.layers]
+        self._tables = QueryTables(original)
+        self._projections = [LayerProjections.of(layer) for layer in original.layers]
         self._memory_tables: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _key_tables(self, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
         """cos/sin (256, frames * tokens): every memory frame sits at the queries' positions
         (stock: ``rope_k_repeat``). Kept for the largest count seen; fewer frames read a prefix."""
         tables = self._memory_tables
-        if tables is None or tables[0].shape[1] < frames * self._cos_t.shape[1]:
-            tables = (self._cos_t.repeat(1, frames), self._sin_t.repeat(1, frames))
+        if tables is None or tables[0].shape[1] < frames * self._tables.tokens:
+            tables = (self._tables.cos_t.repeat(1, frames), self._tables.sin_t.repeat(1, frames))
             self._memory_tables = tables
         return tables
 
@@ -182,32 +228,26 @@ class FastSam2MemoryAttention(torch.nn.Module):
         memory_posision_embeddings: torch.Tensor | None = None,
         num_object_pointer_tokens: int = 0,
     ) -> torch.Tensor:
-        tokens = self._cos.shape[0]
+        tables = self._tables
+        tokens = tables.tokens
         spatial = int(memory.shape[0]) - int(num_object_pointer_tokens)
-        usable = (current_vision_position_embeddings is not None and memory_posision_embeddings is not None
-                  and current_vision_features.shape[0] == tokens and current_vision_features.shape[1] == 1
-                  and memory.shape[1] == 1 and spatial > 0 and spatial % tokens == 0
-                  and current_vision_features.dtype == torch.float32 and memory.dtype == torch.float32
-                  and current_vision_features.device.type == "cpu" and not torch.is_grad_enabled())
-        if not usable:
+        if not (handles(current_vision_features, memory, current_vision_position_embeddings,
+                        memory_posision_embeddings, tokens) and spatial > 0 and spatial % tokens == 0):
             return self.original(current_vision_features, memory, current_vision_position_embeddings,
                                  memory_posision_embeddings, num_object_pointer_tokens)
         x = current_vision_features[:, 0] + 0.1 * current_vision_position_embeddings[:, 0]  # (tokens, C)
         mem = memory[:, 0].contiguous()  # (keys, 64): the cross-attention values before v_proj
         mem_keys = mem + memory_posision_embeddings[:, 0]
-        cos, sin, cos_t, sin_t = self._cos, self._sin, self._cos_t, self._sin_t
         cos_k, sin_k = self._key_tables(spatial // tokens)
-        for layer, (self_q, self_k, cross_q, cross_k) in zip(self.original.layers, self._projections):
-            h = layer.layer_norm1(x)
-            attn = layer.self_attn
-            keys_t = self_k.columns(h, cos_t, sin_t, tokens)
-            x = x + attn.o_proj(self._core(self_q.rows(h, cos, sin), keys_t, attn.v_proj(h)))
+        for layer, projections in zip(self.original.layers, self._projections):
+            x = x + self_attention(layer, layer.layer_norm1(x), projections, self._core, tables)
 
             h = layer.layer_norm2(x)
             attn = layer.cross_attn_image
             # softmax(q kᵀ) m first: its rows sum to 1, so v_proj after mixing gives the same value.
-            keys_t = cross_k.columns(mem_keys, cos_k, sin_k, spatial)
-            x = x + attn.o_proj(attn.v_proj(self._core(cross_q.rows(h, cos, sin), keys_t, mem)))
+            keys_t = projections.cross_k.columns(mem_keys, cos_k, sin_k, spatial)
+            queries = projections.cross_q.rows(h, tables.cos, tables.sin)
+            x = x + attn.o_proj(attn.v_proj(self._core(queries, keys_t, mem)))
 
             h = layer.layer_norm3(x)
             x = x + layer.linear2(layer.activation(layer.linear1(h)))
