@@ -17,8 +17,12 @@ standardised inputs (track_confidence.INPUTS), optionally with every weight held
 direction its input means (SIGNS). Frames whose confidence the tracker fixes (lost: 0, re-
 detected: 0.3) are left out of the fits and scored with that value, as the app shows them.
 
-Model selection, honestly: the candidates (which inputs, which L2, signs held or not) are
-judged by the soft cross-entropy of their leave-one-sequence-out estimates. The headline,
+The colour trends (track_confidence.follow: the colour evidence averaged along the run) are
+recomputed here from each frame's raw evidence at every candidate rate, so the rate is chosen
+like the rest of the model.
+
+Model selection, honestly: the candidates (which inputs, which L2, signs held or not, which
+trend rate) are judged by the soft cross-entropy of their leave-one-sequence-out estimates. The headline,
 NESTED LOO, repeats that whole choice without each sequence in turn (an inner leave-one-out
 over the other eight), fits the chosen candidate on those eight and scores the held-out one:
 it estimates the procedure, choice included. "PLAIN LOO of the choice made on all nine" is
@@ -26,10 +30,12 @@ optimistic (the choice saw every fold); the all-nine fit in sample more so. Repo
 round 1 frames (locked frames excluded), besides the old formula and the stored confidence:
 - AUROC of (1 - confidence) for finding frames with IoU < 0.5 (pooled, per-sequence median);
 - Spearman correlation with IoU;
-- at threshold 0.5 (the default of "next weak frame"): the share of frames with IoU < 0.5 it
-  flags (recall) and of frames with IoU > 0.8 it flags (false alarms).
-The all-nine fit of the candidate chosen on all nine is printed as the constants to paste
-into track_confidence.py (the fast mode's are not pasted: docs/design.md says why).
+- at the "next weak frame" threshold (weak_threshold, chosen on the same folds as the model;
+  nested: each outer fold's own): the share of frames with IoU < 0.5 it flags (recall) and of
+  frames with IoU > 0.8 it flags (false alarms).
+The all-nine fit of the candidate chosen on all nine, its trend rate and weak threshold are
+printed as the constants to paste into track_confidence.py (the fast mode's are not pasted:
+docs/design.md says why).
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from davis_sets import load, sequences  # bench/ is the script's folder
 
 L2 = 1e-2  # the penalty of the last stop's model
 L2S = (1e-2, 1e-1, 1.0)  # the penalties model selection tries
+RATES = (0.1, 0.2, 0.3, 1.0)  # the colour trend rates it tries (track_confidence.TREND_RATE)
 # Subsets of up to this many inputs are tried besides all of them. 0: only all of them (the
 # weights regularised and held to their signs), which generalised best in nested
 # leave-one-out; searching subsets overfits nine sequences (docs/design.md has the figures).
@@ -199,10 +206,15 @@ def old_formula(f: dict) -> float:
     return f.get("rel", 0.0) * math.exp(-1.5 * f.get("area_step", 0.0)) * colour
 
 
-def report(title: str, seqs: list[str], conf: np.ndarray, iou: np.ndarray, seq_of: np.ndarray) -> dict:
+def report(title: str, seqs: list[str], conf: np.ndarray, iou: np.ndarray, seq_of: np.ndarray,
+           threshold: float | np.ndarray = 0.5) -> dict:
+    """Print and return the figures of ``conf`` against the true IoU; ``threshold``: the weak-frame
+    threshold, one for all frames or one per frame (nested: each fold's own)."""
     bad, good = iou < 0.5, iou > 0.8
     per_seq = {s: auroc(1 - conf[seq_of == s], bad[seq_of == s]) for s in seqs}
-    flagged = conf < 0.5
+    flagged = conf < threshold
+    at = (f"{threshold:.2f}" if np.isscalar(threshold)
+          else f"each fold's threshold ({np.min(threshold):.2f}-{np.max(threshold):.2f})")
     out = {"auroc": auroc(1 - conf, bad), "spearman": spearman(conf, iou),
            "median_seq_auroc": float(np.nanmedian(list(per_seq.values()))),
            "recall_bad": float(flagged[bad].mean()) if bad.any() else float("nan"),
@@ -217,7 +229,7 @@ def report(title: str, seqs: list[str], conf: np.ndarray, iou: np.ndarray, seq_o
               f"{conf[sel].mean():8.3f} {per_seq[s]:6.3f} {spearman(conf[sel], iou[sel]):8.3f}")
     print(f"pooled: AUROC {out['auroc']:.3f} (goal >= 0.85), Spearman {out['spearman']:.3f} (>= 0.6), "
           f"per-sequence median AUROC {out['median_seq_auroc']:.3f} (>= 0.8)")
-    print(f"at 0.5: finds {out['recall_bad']:.0%} of the {out['bad']} frames with IoU < 0.5 (>= 70 %), "
+    print(f"at {at}: finds {out['recall_bad']:.0%} of the {out['bad']} frames with IoU < 0.5 (>= 70 %), "
           f"flags {out['flag_good']:.0%} of the frames with IoU > 0.8 (<= 20 %)")
     if bad.any() and good.any():  # the threshold that would meet the recall goal, for the record
         at = float(np.quantile(conf[bad], 0.7))
@@ -239,18 +251,52 @@ class Candidate:
     inputs: tuple[str, ...]
     l2: float
     signed: bool  # weights held to SIGNS (inputs against it dropped within the fit)
+    rate: float = 1.0  # how fast the colour trends follow each frame (1: no averaging)
 
     def __str__(self) -> str:
-        return f"{'+'.join(self.inputs)} (L2 {self.l2:g}{', signed' if self.signed else ''})"
+        return (f"{'+'.join(self.inputs)} (L2 {self.l2:g}{', signed' if self.signed else ''}, "
+                f"trend rate {self.rate:g})")
 
 
-def candidates(names: list[str], max_inputs: int, l2s: list[float], signed: list[bool]) -> list[Candidate]:
-    """Every subset of up to ``max_inputs`` of ``names``, and all of them, with every L2 and every
-    sign option."""
+def candidates(names: list[str], max_inputs: int, l2s: list[float], signed: list[bool],
+               rates: list[float]) -> list[Candidate]:
+    """Every subset of up to ``max_inputs`` of ``names``, and all of them, with every L2, every
+    sign option and every trend rate."""
     sizes = range(1, min(max_inputs, len(names) - 1) + 1)
     subsets = [c for k in sizes for c in itertools.combinations(names, k)]
     subsets.append(tuple(names))
-    return [Candidate(subset, l2, sign) for subset in subsets for l2 in l2s for sign in signed]
+    return [Candidate(subset, l2, sign, rate) for subset in subsets for l2 in l2s for sign in signed
+            for rate in rates]
+
+
+def with_trends(rows: list[dict], rate: float) -> list[dict]:
+    """Each row's features with the colour trends recomputed at ``rate``, in frame order along
+    each run (sequence, mode, round), as the tracker computes them (track_confidence.follow)."""
+    from annotator.engines.track_confidence import follow
+
+    out = [dict(r["features"]) for r in rows]
+    trend: dict[tuple, tuple[float, float]] = {}
+    for i in sorted(range(len(rows)), key=lambda i: rows[i]["frame"]):
+        run = (rows[i]["sequence"], rows[i]["mode"], rows[i]["round"])
+        if "colour_lock" in out[i]:
+            trend[run] = follow(trend.get(run), out[i], rate)
+    return out
+
+
+def weak_threshold(conf: np.ndarray, iou: np.ndarray) -> float:
+    """The "next weak frame" threshold: where a logistic fit of "IoU < 0.5" (against "IoU > 0.8")
+    on the estimates crosses one half, each class weighing the same in the fit. Missing a bad
+    frame and flagging a good one count the same as shares of their class (Youden's criterion),
+    and the fit is smooth where an argmax over thresholds jumped between folds (0.49-0.74)."""
+    keep = (iou < 0.5) | (iou > 0.8)
+    bad = (iou[keep] < 0.5).astype(float)
+    if bad.min() == bad.max():
+        return 0.5
+    logit = np.log(np.clip(conf[keep], 1e-4, 1 - 1e-4) / (1 - np.clip(conf[keep], 1e-4, 1 - 1e-4)))
+    weight = np.where(bad == 1, 1 / bad.sum(), 1 / (1 - bad).sum())
+    mean, scale, w, b = fit_logistic(logit[:, None], bad, l2=1e-3, weight=weight)
+    crossing = mean[0] - b * scale[0] / w[0]  # where the fitted P(IoU < 0.5) is one half
+    return float(1 / (1 + np.exp(-crossing)))
 
 
 def log_loss(p: np.ndarray, y: np.ndarray) -> float:
@@ -274,7 +320,7 @@ class Selection:
     (``fixed`` not NaN) are left out of every fit and scored with that value, as in the app.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, seq_of: np.ndarray, fixed: np.ndarray,
+    def __init__(self, x: dict[float, np.ndarray], y: np.ndarray, seq_of: np.ndarray, fixed: np.ndarray,
                  columns: list[str], cands: list[Candidate], criterion: str = "loss",
                  balance: bool = False) -> None:
         self.x, self.y, self.seq_of, self.fixed = x, y, seq_of, fixed
@@ -302,12 +348,13 @@ class Selection:
 
     def _fit(self, c: int, without: set[str]) -> Model:
         train = ~np.isin(self.seq_of, list(without)) & np.isnan(self.fixed)
-        return fit_logistic(self.x[train][:, self._cols(c)], self.y[train], self.cands[c].l2,
+        x = self.x[self.cands[c].rate]
+        return fit_logistic(x[train][:, self._cols(c)], self.y[train], self.cands[c].l2,
                             self.signs(c), self.weight[train])
 
     def _predict(self, model: Model, c: int, seq: str) -> np.ndarray:
         sel = self.seq_of == seq
-        p = predict(model, self.x[sel][:, self._cols(c)])
+        p = predict(model, self.x[self.cands[c].rate][sel][:, self._cols(c)])
         return np.where(np.isnan(self.fixed[sel]), p, self.fixed[sel])
 
     def choose(self, without: str | None = None) -> int:
@@ -324,20 +371,25 @@ class Selection:
             losses.append(log_loss(p, y) if self.criterion == "loss" else -auroc(1 - p, y < 0.5))
         return int(np.argmin(losses))
 
-    def nested(self) -> tuple[np.ndarray, dict[str, Candidate]]:
-        """Each sequence scored by the candidate chosen without it, fitted without it."""
-        out = np.zeros(len(self.y))
+    def nested(self) -> tuple[np.ndarray, np.ndarray, dict[str, Candidate]]:
+        """Each sequence scored by the candidate chosen without it, fitted without it, and
+        judged at the weak-frame threshold chosen without it (on the inner leave-one-out)."""
+        out, thresholds = np.zeros(len(self.y)), np.zeros(len(self.y))
         chosen = {}
         for held in self.seqs:
             c = self.choose(held)
             chosen[held] = self.cands[c]
             out[self.seq_of == held] = self.loo[c, self.seq_of == held]
-        return out, chosen
+            scored = [s for s in self.seqs if s != held]
+            inner = np.concatenate([self.inner[c, held, s] for s in scored])
+            truth = np.concatenate([self.y[self.seq_of == s] for s in scored])
+            thresholds[self.seq_of == held] = weak_threshold(inner, truth)
+        return out, thresholds, chosen
 
     def fit_all(self, c: int) -> tuple[Model, np.ndarray]:
         """The candidate fitted on every sequence, and its in-sample estimates."""
         model = self._fit(c, set())
-        p = predict(model, self.x[:, self._cols(c)])
+        p = predict(model, self.x[self.cands[c].rate][:, self._cols(c)])
         return model, np.where(np.isnan(self.fixed), p, self.fixed)
 
 
@@ -354,6 +406,8 @@ def main() -> int:
                     help="comma-separated L2 penalties tried (per frame, standardised inputs)")
     ap.add_argument("--signed", default="both", choices=("both", "yes", "no"),
                     help="try weights held to their a-priori direction (SIGNS), free ones, or both")
+    ap.add_argument("--rates", default=",".join(f"{v:g}" for v in RATES),
+                    help="comma-separated colour trend rates tried (1: no averaging)")
     ap.add_argument("--balance", action="store_true", help="every sequence weighs the same in the fit")
     ap.add_argument("--select", choices=("loss", "auroc"), default="loss",
                     help="what the inner leave-one-out minimises: the soft cross-entropy (default) "
@@ -375,7 +429,9 @@ def main() -> int:
     for mode in modes:
         sel = [r for r in rows if r["mode"] == mode and r["round"] == 1]
         seqs = list(dict.fromkeys(r["sequence"] for r in sel))
-        x = np.array([vector(r["features"]) for r in sel])
+        rates = [float(v) for v in args.rates.split(",")]
+        xs = {rate: np.array([vector(f) for f in with_trends(sel, rate)]) for rate in rates}
+        x = xs[1.0] if 1.0 in xs else xs[rates[0]]
         iou = np.array([r["iou"] for r in sel])
         seq_of = np.array([r["sequence"] for r in sel])
         report(f"[{mode}] BEFORE: the old confidence formula, round 1 frames",
@@ -385,31 +441,37 @@ def main() -> int:
         # Inputs that never vary (fast mode has no colour model) carry no evidence.
         usable = [name for i, name in enumerate(INPUTS) if np.ptp(x[:, i]) > 1e-9]
         signed = {"both": [False, True], "yes": [True], "no": [False]}[args.signed]
-        cands = candidates(usable, args.max_inputs, l2s, signed)
+        cands = candidates(usable, args.max_inputs, l2s, signed, rates)
         full = Candidate(tuple(n for n in FEATURES if n in usable), L2, False)
+        xs.setdefault(1.0, np.array([vector(f) for f in with_trends(sel, 1.0)]))
         if full not in cands:
             cands.append(full)  # the model of the last stop: every evidence feature, L2 0.01
         print(f"\n[{mode}] {len(cands)} candidates: subsets of up to {args.max_inputs} of "
-              f"{', '.join(usable)}, and all of them; L2 {args.l2}", file=sys.stderr, flush=True)
-        selection = Selection(x, iou, seq_of, fixed_values(sel), list(INPUTS), cands, args.select,
+              f"{', '.join(usable)}, and all of them; L2 {args.l2}; trend rates {args.rates}",
+              file=sys.stderr, flush=True)
+        selection = Selection(xs, iou, seq_of, fixed_values(sel), list(INPUTS), cands, args.select,
                               args.balance)
         report(f"[{mode}] PLAIN LOO of the last stop's model ({full}): fit on the other "
                f"{len(seqs) - 1}", seqs, selection.loo[cands.index(full)], iou, seq_of)
-        nested, chosen = selection.nested()
-        report(f"[{mode}] NESTED LOO (headline): inputs and L2 chosen by an inner leave-one-out over "
-               f"the other {len(seqs) - 1}, fitted on them, scoring the held-out one",
-               seqs, nested, iou, seq_of)
+        nested, thresholds, chosen = selection.nested()
+        report(f"[{mode}] NESTED LOO (headline): inputs, L2, trend rate and weak threshold chosen by "
+               f"an inner leave-one-out over the other {len(seqs) - 1}, fitted on them, scoring the "
+               "held-out one", seqs, nested, iou, seq_of, thresholds)
         for held, cand in chosen.items():
             print(f"  without {held:<15} chose {cand}")
         best = selection.choose()
+        weak = weak_threshold(selection.loo[best], iou)
         report(f"[{mode}] PLAIN LOO of the choice made on all {len(seqs)} ({cands[best]}; "
-               "optimistic: chosen with these folds)", seqs, selection.loo[best], iou, seq_of)
+               "optimistic: chosen with these folds)", seqs, selection.loo[best], iou, seq_of, weak)
         model, in_sample = selection.fit_all(best)
         report(f"[{mode}] ALL-{len(seqs)} FIT, in sample (the constants printed below)",
-               seqs, in_sample, iou, seq_of)
+               seqs, in_sample, iou, seq_of, weak)
         mean, scale, weights, bias = model
         fmt = lambda v: "(" + ", ".join(f"{float(a):.4g}" for a in v) + ")"  # noqa: E731
-        print(f"\nconstants for track_confidence.MODELS[{mode!r}]:")
+        print(f"\nconstants for track_confidence: TREND_RATE = {cands[best].rate:g}, "
+              f"weak threshold {weak:.2f} (on the plain leave-one-out estimates; WEAK_THRESHOLD is "
+              "quality's), "
+              f"MODELS[{mode!r}]:")
         pad = " " * (len(mode) + 7)
         print(f'    "{mode}": ({cands[best].inputs!r},\n{pad}{fmt(mean)},\n{pad}{fmt(scale)},\n'
               f'{pad}{fmt(weights)}, {bias:.4g}),')

@@ -4,6 +4,7 @@ reviewed, weakly tracked), and per-frame attributes (occluded, truncated) set on
 from __future__ import annotations
 
 from annotator.core.project import Project
+from annotator.engines.track_confidence import WEAK_THRESHOLD as WEAK_THRESHOLD  # the GUI's default
 
 
 def next_after(frames: list[int], after: int, wrap: bool) -> int | None:

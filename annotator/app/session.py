@@ -394,7 +394,7 @@ class Session:
         ``wrap``: when none is after it, the first such frame from the start (a search's wrap)."""
         return review.next_unreviewed(self._require_project(), oid, self._frame_or_current(after), wrap)
 
-    def next_weak_frame(self, oid: int, threshold: float = 0.5, after: int | None = None,
+    def next_weak_frame(self, oid: int, threshold: float = review.WEAK_THRESHOLD, after: int | None = None,
                         wrap: bool = False) -> int | None:
         """The next frame whose tracked confidence is below ``threshold`` (for review)."""
         return review.next_weak_frame(self._require_project(), oid, threshold,

@@ -118,6 +118,7 @@ class _ObjectState:
     centre: tuple[float, float] | None = None  # (y, x) last seen, or where it should be now
     steps: int = 0  # frames carried since the user's mask (confidence evidence)
     reliability_sum: float = 0.0
+    colour_trend: tuple[float, float] | None = None  # confidence evidence averaged since the lock
     features: dict[str, float] = field(default_factory=dict)  # this frame's confidence evidence
 
 
@@ -296,10 +297,12 @@ class ClassicalTracker:
                   before: int, after: int, agreement: float) -> dict[str, float]:
         """This frame's error evidence (engines/track_confidence.py says what each term is)."""
         colour = obj.colour if self.params.refine and not obj.colour.empty else None
-        return conf.evidence(cur.gray, cur.lab, obj.mask, carried, colour, max(3, self._ring_px() // 3),
-                             steps=obj.steps, reliability=reliability,
-                             reliability_mean=obj.reliability_sum / max(1, obj.steps),
-                             previous_area=before, reference_area=obj.ref_area, agreement=agreement)
+        features = conf.evidence(cur.gray, cur.lab, obj.mask, carried, colour, max(3, self._ring_px() // 3),
+                                 steps=obj.steps, reliability=reliability,
+                                 reliability_mean=obj.reliability_sum / max(1, obj.steps),
+                                 previous_area=before, reference_area=obj.ref_area, agreement=agreement)
+        obj.colour_trend = conf.follow(obj.colour_trend, features)
+        return features
 
     def _check_drift(self, obj: _ObjectState, cur: _Frame, agreement: float,
                      others: list[_ObjectState]) -> bool:
@@ -379,7 +382,7 @@ class ClassicalTracker:
         if not obj.mask.any():
             return
         obj.ref_area = float(obj.mask.sum())
-        obj.steps, obj.reliability_sum = 0, 0.0
+        obj.steps, obj.reliability_sum, obj.colour_trend = 0, 0.0, None
         obj.centre = _centre(obj.mask)
         if self.params.warp == "pull" and frame.lab is not None and self.params.snap_weight > 0:
             assert self._geometry is not None

@@ -13,7 +13,11 @@ background moves smoothly too. The evidence here measures error instead:
 - ``edge``: how well the mask boundary sits on image edges, against the band around it;
 - ``refine``: how much the appearance refinement changed the flow-carried mask;
 - ``colour_lock`` / ``ring_lock``: what the colour model gives the user's own masks and their
-  surroundings, the baseline the colour evidence is read against (INPUTS: the gaps).
+  surroundings, the baseline the colour evidence is read against (INPUTS: the gaps);
+- ``colour_trend`` / ``ring_trend``: ``colour`` and ``colour_ring`` averaged along the run since
+  the lock (``follow``). One frame's colour score is noisy (light, blur, pose); a mask that went
+  wrong stays wrong, so the gaps are read on the average, and the raw scores still catch a
+  single bad frame.
 
 ``estimate_iou`` is a logistic model over those and a few terms derived from them (INPUTS),
 chosen and fitted by bench/calibrate.py on the nine development sequences and stored below as
@@ -35,33 +39,38 @@ import numpy as np
 from annotator.engines.appearance import ColourModel
 
 FEATURES = ("dist", "rel", "rel_mean", "area_step", "area_ref", "colour", "colour_ring", "edge", "refine",
-            "colour_lock", "ring_lock")
+            "colour_lock", "ring_lock", "colour_trend", "ring_trend")
 # Model inputs: the evidence above plus terms derived from it that are relative to the object
 # itself rather than to a sequence's absolute scales (bench/calibrate.py may choose any of them):
 # - ``contrast``: colour - colour_ring, the locked frames' colour model inside the mask against
 #   just outside it (a mask that slid onto background or leaked scores low whatever the palette);
-# - ``colour_gap`` / ``ring_gap``: colour and colour_ring minus what the user's own masks score
-#   (``colour_lock``, ``ring_lock``): the mask of an object whose colours never stood out is not
-#   bad for scoring low, only for scoring lower than the user's mask did;
-# - ``contrast_gap``: contrast minus the lock's contrast;
+# - ``colour_gap`` / ``ring_gap``: colour and colour_ring, averaged along the run (the trends),
+#   minus what the user's own masks score (``colour_lock``, ``ring_lock``): the mask of an
+#   object whose colours never stood out is not bad for scoring low, only for scoring lower
+#   than the user's mask did;
+# - ``contrast_gap``: the trends' contrast minus the lock's contrast;
 # - ``drift``: log(1 + steps x (1 - rel_mean)), the unreliable flow accumulated since the lock.
 DERIVED = ("contrast", "colour_gap", "ring_gap", "contrast_gap", "drift")
-INPUTS = FEATURES[:9] + DERIVED  # the lock's own scores only enter through the gaps
+INPUTS = FEATURES[:9] + DERIVED  # the lock's and the trends' scores only enter through the gaps
+# How fast the colour trends follow a new frame (an exponential moving average started at the
+# lock's own scores): chosen by bench/calibrate.py among 0.1, 0.2, 0.3 and 1 (no averaging).
+TREND_RATE = 0.1
 
 # Chosen and fitted by bench/calibrate.py on the nine development sequences (davis16-mini +
 # davis16-dev): python bench/calibrate.py --collect data.json, then --data data.json. Quality:
-# every input, L2 0.1, each weight held to its input's direction (two fell out: rel, area_step),
+# every input, L2 0.1, each weight held to its input's direction (two fell out: dist and rel,
+# whose evidence reaches the model through drift and rel_mean), colour trends at TREND_RATE,
 # chosen by leave-one-sequence-out; nested leave-one-out judges that choice (docs/design.md).
 # Each model: (inputs, their means, their scales, weights, bias).
 Model = tuple[tuple[str, ...], tuple[float, ...], tuple[float, ...], tuple[float, ...], float]
 MODELS: dict[str, Model] = {
     "quality": (INPUTS,
-                (3.392, 0.8935, 0.8767, 0.02141, 0.3402, 0.7428, 0.3026, 1.188, 0.05134, 0.4402, -0.02145,
-                 0.068, -0.08945, 1.268),
-                (0.8692, 0.1514, 0.1385, 0.03157, 0.3208, 0.1086, 0.1104, 0.07487, 0.06036, 0.1885, 0.0681,
-                 0.1049, 0.1335, 0.8845),
-                (-0.003583, 0, 0.1862, 0, -0.03937, 0.02131, -0.1221, 0.1094, -0.1036, 0.08378, 0.1273,
-                 -0.2252, 0.2418, -0.225), 0.4393),
+                (3.392, 0.8935, 0.8767, 0.02141, 0.3402, 0.7428, 0.3026, 1.188, 0.05134, 0.4402, -0.01369,
+                 0.06272, -0.07641, 1.268),
+                (0.8692, 0.1514, 0.1385, 0.03157, 0.3208, 0.1086, 0.1104, 0.07487, 0.06036, 0.1885, 0.04636,
+                 0.09659, 0.1167, 0.8845),
+                (0, 0, 0.1877, -0.02551, -0.01606, 0.0493, -0.1191, 0.1064, -0.1133, 0.09815, 0.1039,
+                 -0.2521, 0.25, -0.1832), 0.4335),
     # Not refitted: the procedure's choice for this mode misjudged runs that lose a fast object
     # within a few frames, which fused spans rely on (docs/design.md); these are the last stop's.
     "fast": (FEATURES[:9],
@@ -69,6 +78,11 @@ MODELS: dict[str, Model] = {
              (0.8616, 0.2634, 0.1544, 0.2865, 2.71, 1, 1, 0.04637, 0.01286),
              (-0.335, 0.06582, 0.7598, -0.1289, -1.284, 0, 0, 0.136, -0.1049), -0.5929),
 }
+# The default threshold of "next weak frame": where, on the same data, a frame below it is as
+# likely to be one of the bad (IoU < 0.5) as of the good (IoU > 0.8), each class counted as a
+# share of itself (bench/calibrate.py, weak_threshold). Higher than 0.5 because the estimates
+# are shrunk toward the mean where the evidence is weak.
+WEAK_THRESHOLD = 0.61
 # A fused frame, per mode: weights over (logit of the chosen run's estimate, logit of the other
 # run's, the two runs' agreement as IoU) and a bias; same script, same data (its round 2).
 FUSED: dict[str, tuple[tuple[float, float, float], float]] = {
@@ -92,10 +106,12 @@ def inputs(features: Mapping[str, float]) -> dict[str, float]:
     steps = math.expm1(values["dist"])
     for name in ("colour_lock", "ring_lock"):  # evidence collected before they existed
         values[name] = float(features.get(name, 0.5))
+    colour_trend = float(features.get("colour_trend", values["colour"]))
+    ring_trend = float(features.get("ring_trend", values["colour_ring"]))
     values["contrast"] = values["colour"] - values["colour_ring"]
-    values["colour_gap"] = values["colour"] - values["colour_lock"]
-    values["ring_gap"] = values["colour_ring"] - values["ring_lock"]
-    values["contrast_gap"] = values["contrast"] - (values["colour_lock"] - values["ring_lock"])
+    values["colour_gap"] = colour_trend - values["colour_lock"]
+    values["ring_gap"] = ring_trend - values["ring_lock"]
+    values["contrast_gap"] = (colour_trend - ring_trend) - (values["colour_lock"] - values["ring_lock"])
     values["drift"] = math.log1p(max(0.0, steps * (1.0 - values["rel_mean"])))
     return values
 
@@ -151,6 +167,17 @@ def evidence(gray: np.ndarray, lab: np.ndarray | None, mask: np.ndarray, carried
         "colour_lock": colour_lock,
         "ring_lock": ring_lock,
     }
+
+
+def follow(trend: tuple[float, float] | None, features: dict[str, float],
+           rate: float = TREND_RATE) -> tuple[float, float]:
+    """The colour trends after this frame, stored into ``features``; ``trend`` is the state
+    before it (None right after a lock: the trends start at the lock's own scores)."""
+    colour, ring = trend if trend is not None else (features["colour_lock"], features["ring_lock"])
+    colour += rate * (features["colour"] - colour)
+    ring += rate * (features["colour_ring"] - ring)
+    features["colour_trend"], features["ring_trend"] = colour, ring
+    return colour, ring
 
 
 def edge_alignment(gray: np.ndarray, mask: np.ndarray, width: int = 4) -> float:

@@ -11,12 +11,13 @@ from PySide6.QtCore import QCoreApplication, QRectF, QSettings, QSize, Qt, Signa
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen
 from PySide6.QtWidgets import QCheckBox, QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
+from annotator.app.review import WEAK_THRESHOLD
 from annotator.gui import style
 from annotator.gui.icons import icon
 
 # Confidence ramp: red (0) -> amber (0.5) -> green (1), muted so it sits well on the dark panel.
 CONF_STOPS = ((0.0, (226, 74, 74)), (0.5, (232, 163, 60)), (1.0, (53, 196, 106)))
-WEAK_DEFAULT = 0.5
+WEAK_DEFAULT = WEAK_THRESHOLD  # the calibrated default (engines/track_confidence.py says why)
 
 
 def app_settings() -> QSettings:
