@@ -394,7 +394,7 @@ class Selection:
 
 
 def main() -> int:
-    from annotator.engines.track_confidence import FEATURES, INPUTS, vector
+    from annotator.engines.track_confidence import FEATURES, INPUTS, WEAK_THRESHOLD, vector
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--collect", type=Path, help="track the sequences and save the evidence here")
@@ -437,7 +437,7 @@ def main() -> int:
         report(f"[{mode}] BEFORE: the old confidence formula, round 1 frames",
                seqs, np.array([old_formula(r["features"]) for r in sel]), iou, seq_of)
         report(f"[{mode}] AS SHIPPED: the stored confidence of each frame (constants at collection time)",
-               seqs, np.array([r["confidence"] for r in sel]), iou, seq_of)
+               seqs, np.array([r["confidence"] for r in sel]), iou, seq_of, WEAK_THRESHOLD)
         # Inputs that never vary (fast mode has no colour model) carry no evidence.
         usable = [name for i, name in enumerate(INPUTS) if np.ptp(x[:, i]) > 1e-9]
         signed = {"both": [False, True], "yes": [True], "no": [False]}[args.signed]
