@@ -94,6 +94,33 @@ def test_fused_frames_report_agreement_and_beat_one_run(scene) -> None:
     assert fused_iou > single_iou + 0.2, (fused_iou, single_iou)
 
 
+def test_fusion_weighs_runs_by_their_estimate_on_the_frame_itself() -> None:
+    """A run whose colour trend still looks fine but whose frame evidence says it went wrong
+    loses the frame to the other run; without that evidence the confidence decides."""
+    from annotator.engines.keyframes import fuse
+    from annotator.engines.tracker import TrackUpdate
+
+    a, b = np.zeros((8, 8), bool), np.zeros((8, 8), bool)
+    a[:4], b[4:] = True, True
+    near = TrackUpdate(5, 1, a, 0.8, {"frame_estimate": 0.2})
+    far = TrackUpdate(5, 1, b, 0.5, {"frame_estimate": 0.5})
+    assert np.array_equal(fuse(near, far, 5, 5).mask, b)
+    plain_near, plain_far = TrackUpdate(5, 1, a, 0.8, {}), TrackUpdate(5, 1, b, 0.5, {})
+    assert np.array_equal(fuse(plain_near, plain_far, 5, 5).mask, a)
+
+
+def test_the_tracker_gives_each_frame_its_fusion_estimate(scene) -> None:
+    frames, truth = scene
+    tracker = ClassicalTracker(ListFrames(frames), mode="quality")
+    tracker.add_conditioning(0, {1: truth[0][1]})
+    for u in tracker.propagate(0, 1, {1: 9}):
+        features = u.features or {}
+        expected = conf.estimate_iou(features, "quality", trend=False)
+        if u.confidence in (0.0, 0.3):  # set outside the model (lost, re-detected): kept as is
+            expected = u.confidence
+        assert features["frame_estimate"] == pytest.approx(expected)
+
+
 def test_an_empty_far_lock_is_not_fused(scene) -> None:
     frames, truth = scene
     tracker = ClassicalTracker(ListFrames(frames), mode="fast")

@@ -259,12 +259,12 @@ class ClassicalTracker:
         if after == 0:
             obj.lost_frames += 1
             obj.centre = _advance(obj.centre, obj.motion)
-            return 0.0, score
+            return self._fixed(obj, 0.0), score
         obj.lost_frames = 0
         obj.centre = _centre(obj.mask)
         if jumped:
-            return 0.3, np.where(obj.mask, 5.0, -5.0).astype(np.float32)
-        return conf.estimate_iou(obj.features, self.mode), score
+            return self._fixed(obj, 0.3), np.where(obj.mask, 5.0, -5.0).astype(np.float32)
+        return self._estimate(obj), score
 
     def _pull_step(self, obj: _ObjectState, cur: _Frame, forward: np.ndarray,
                    backward: np.ndarray) -> tuple[float, np.ndarray]:
@@ -288,10 +288,22 @@ class ClassicalTracker:
         score = app.logit(pulled.soft)
         if after == 0:
             obj.lost_frames += 1
-            return 0.0, score
+            return self._fixed(obj, 0.0), score
         obj.lost_frames = 0
         obj.centre = _centre(obj.mask)
-        return conf.estimate_iou(obj.features, self.mode), score
+        return self._estimate(obj), score
+
+    def _estimate(self, obj: _ObjectState) -> float:
+        """The frame's confidence; its evidence also keeps the estimate a fused span weighs this
+        run by (``frame_estimate``: the colour read on this frame alone, see estimate_iou)."""
+        obj.features["frame_estimate"] = conf.estimate_iou(obj.features, self.mode, trend=False)
+        return conf.estimate_iou(obj.features, self.mode)
+
+    @staticmethod
+    def _fixed(obj: _ObjectState, confidence: float) -> float:
+        """A confidence set outside the model (lost: 0, re-detected: 0.3), for fusion too."""
+        obj.features["frame_estimate"] = confidence
+        return confidence
 
     def _evidence(self, obj: _ObjectState, cur: _Frame, carried: np.ndarray, reliability: float,
                   before: int, after: int, agreement: float) -> dict[str, float]:

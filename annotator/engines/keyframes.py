@@ -10,12 +10,14 @@ out hard masks, so a weighted blend of the two thresholded at 0.5 is the same as
 heavier run wherever they disagree; there is no soft evidence to blend. Each frame therefore
 takes the mask of the run with the larger weight
 
-    weight = (the run's own confidence estimate) x (the other lock's distance / the span),
+    weight = (the run's own estimate of its IoU) x (the other lock's distance / the span),
 
 so near a lock its own run wins unless it is clearly failing, and in the middle the surer run
-wins. How much the two runs disagree (their IoU) is kept as error evidence: two runs from
-different locks that land on the same mask are rarely both wrong, and when they part ways at
-least one is (engines/track_confidence.py turns both into the frame's confidence).
+wins. The estimate is read on the frame's own colour evidence, not on the trends that steady
+the displayed confidence: those lag behind a run that has just gone wrong. How much the two
+runs disagree (their IoU) is kept as error evidence: two runs from different locks that land
+on the same mask are rarely both wrong, and when they part ways at least one is
+(engines/track_confidence.py turns both into the frame's confidence).
 
 Cost: the far lock's run is computed before the first frame of the main run is yielded (it
 has to start from the other end), so the span is tracked twice and the first result comes
@@ -77,8 +79,8 @@ def fuse(near: TrackUpdate, far: TrackUpdate, near_distance: int, far_distance: 
     far lock; distances are in frames from each run's lock."""
     far_mask = rle_ops.decode(far.mask) if isinstance(far.mask, dict) else np.asarray(far.mask, bool)
     span = max(1, near_distance + far_distance)
-    w_near = near.confidence * far_distance / span
-    w_far = far.confidence * near_distance / span
+    w_near = _trust(near) * far_distance / span
+    w_far = _trust(far) * near_distance / span
     agreement = conf.mask_iou(near.mask, far_mask)
     chosen, other = (near, far) if w_near >= w_far else (far, near)
     mask = near.mask if chosen is near else far_mask
@@ -87,3 +89,9 @@ def fuse(near: TrackUpdate, far: TrackUpdate, near_distance: int, far_distance: 
                     other_confidence=other.confidence)
     confidence = conf.fused_estimate(chosen.confidence, other.confidence, agreement, mode)
     return TrackUpdate(near.frame, near.object_id, mask, confidence, features)
+
+
+def _trust(update: TrackUpdate) -> float:
+    """What a run's frame is weighed by: its estimate on this frame's own evidence when the
+    tracker gives one (track_confidence.estimate_iou with trend=False), else its confidence."""
+    return float((update.features or {}).get("frame_estimate", update.confidence))

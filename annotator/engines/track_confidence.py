@@ -121,8 +121,18 @@ def vector(features: Mapping[str, float], names: tuple[str, ...] = INPUTS) -> np
     return np.array([values[name] for name in names], np.float64)
 
 
-def estimate_iou(features: Mapping[str, float], mode: str = "quality") -> float:
-    """The calibrated estimate of a tracked mask's IoU with the truth (0..1)."""
+def estimate_iou(features: Mapping[str, float], mode: str = "quality", trend: bool = True) -> float:
+    """The calibrated estimate of a tracked mask's IoU with the truth (0..1).
+
+    ``trend=False`` reads the colour gaps on this frame's own scores instead of their trends:
+    what fusing two runs weighs them by (engines/keyframes.py). Fusion compares two runs on
+    one frame, and the trend of a run that has just gone wrong still remembers it right; in the
+    loop, weighing by the trend's estimate cost cows 0.10 of its J&F@5 (docs/design.md).
+    """
+    if not trend:
+        features = dict(features)
+        features.pop("colour_trend", None)
+        features.pop("ring_trend", None)
     names, mean, scale, weights, bias = MODELS[mode]
     x = (vector(features, names) - np.asarray(mean)) / np.asarray(scale)
     return _sigmoid(float(x @ np.asarray(weights)) + bias)
