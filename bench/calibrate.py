@@ -213,8 +213,8 @@ def report(title: str, seqs: list[str], conf: np.ndarray, iou: np.ndarray, seq_o
     bad, good = iou < 0.5, iou > 0.8
     per_seq = {s: auroc(1 - conf[seq_of == s], bad[seq_of == s]) for s in seqs}
     flagged = conf < threshold
-    at = (f"{threshold:.2f}" if np.isscalar(threshold)
-          else f"each fold's threshold ({np.min(threshold):.2f}-{np.max(threshold):.2f})")
+    where = (f"{threshold:.2f}" if np.isscalar(threshold)
+             else f"each fold's threshold ({np.min(threshold):.2f}-{np.max(threshold):.2f})")
     out = {"auroc": auroc(1 - conf, bad), "spearman": spearman(conf, iou),
            "median_seq_auroc": float(np.nanmedian(list(per_seq.values()))),
            "recall_bad": float(flagged[bad].mean()) if bad.any() else float("nan"),
@@ -229,7 +229,7 @@ def report(title: str, seqs: list[str], conf: np.ndarray, iou: np.ndarray, seq_o
               f"{conf[sel].mean():8.3f} {per_seq[s]:6.3f} {spearman(conf[sel], iou[sel]):8.3f}")
     print(f"pooled: AUROC {out['auroc']:.3f} (goal >= 0.85), Spearman {out['spearman']:.3f} (>= 0.6), "
           f"per-sequence median AUROC {out['median_seq_auroc']:.3f} (>= 0.8)")
-    print(f"at {at}: finds {out['recall_bad']:.0%} of the {out['bad']} frames with IoU < 0.5 (>= 70 %), "
+    print(f"at {where}: finds {out['recall_bad']:.0%} of the {out['bad']} frames with IoU < 0.5 (>= 70 %), "
           f"flags {out['flag_good']:.0%} of the frames with IoU > 0.8 (<= 20 %)")
     if bad.any() and good.any():  # the threshold that would meet the recall goal, for the record
         at = float(np.quantile(conf[bad], 0.7))
@@ -430,8 +430,9 @@ def main() -> int:
         sel = [r for r in rows if r["mode"] == mode and r["round"] == 1]
         seqs = list(dict.fromkeys(r["sequence"] for r in sel))
         rates = [float(v) for v in args.rates.split(",")]
-        xs = {rate: np.array([vector(f) for f in with_trends(sel, rate)]) for rate in rates}
-        x = xs[1.0] if 1.0 in xs else xs[rates[0]]
+        # Rate 1 (no averaging) is always built: the last stop's model and the usable inputs read it.
+        xs = {rate: np.array([vector(f) for f in with_trends(sel, rate)]) for rate in {*rates, 1.0}}
+        x = xs[1.0]
         iou = np.array([r["iou"] for r in sel])
         seq_of = np.array([r["sequence"] for r in sel])
         report(f"[{mode}] BEFORE: the old confidence formula, round 1 frames",
@@ -443,7 +444,6 @@ def main() -> int:
         signed = {"both": [False, True], "yes": [True], "no": [False]}[args.signed]
         cands = candidates(usable, args.max_inputs, l2s, signed, rates)
         full = Candidate(tuple(n for n in FEATURES if n in usable), L2, False)
-        xs.setdefault(1.0, np.array([vector(f) for f in with_trends(sel, 1.0)]))
         if full not in cands:
             cands.append(full)  # the model of the last stop: every evidence feature, L2 0.01
         print(f"\n[{mode}] {len(cands)} candidates: subsets of up to {args.max_inputs} of "

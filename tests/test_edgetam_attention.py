@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from annotator.engines.image_encoder import runtime_versions
+from tests.attention_helpers import assert_grad_goes_to_the_original
 
 pytestmark = pytest.mark.skipif(runtime_versions() is None, reason="onnxruntime, onnx or onnxscript missing")
 
@@ -64,18 +65,7 @@ def test_the_global_latents_and_pointers_change_the_output(stock_module) -> None
 
 def test_inputs_it_was_not_built_for_go_to_the_original(stock_module) -> None:
     fast = _fast(stock_module)
-    calls = []
-    handle = stock_module.register_forward_hook(lambda *_: calls.append(1))
-    try:
-        args = _inputs(2, 4)
-        with torch.no_grad():
-            fast(*args)
-        assert calls == []
-        with torch.enable_grad():  # ONNX Runtime has no autograd: the original module answers
-            assert torch.equal(fast(*args), stock_module(*args))
-        assert len(calls) == 2
-    finally:
-        handle.remove()
+    assert_grad_goes_to_the_original(fast, stock_module, _inputs(2, 4))
 
 
 def test_attach_uses_it_for_edgetam_with_nothing_exported(tmp_path) -> None:
